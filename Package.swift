@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// starve: who is starved of CPU on a Linux host, by whom, and why. See README.md.
+import PackageDescription
+
+let package = Package(
+    name: "starve",
+    products: [
+        .executable(name: "starve-load", targets: ["starve-load"]),
+        .executable(name: "starve-dump", targets: ["starve-dump"]),
+        .executable(name: "starve-work", targets: ["starve-work"]),
+        .library(name: "StarveCore", targets: ["StarveCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
+        .systemLibrary(
+            name: "CLibbpf",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
+        ),
+        // The one header shared with bpf/: every struct that crosses the kernel/user boundary.
+        .target(name: "CStarve"),
+        // Pure analysis: deltas, EMAs, percentiles, fair share, lottery, CSV/JSON/tables.
+        // No libbpf, no ArgumentParser: testable on fixed inputs anywhere.
+        .target(name: "StarveCore"),
+        // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
+        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveCore"]),
+        // Process control for workloads (spawn, nice, affinity, reaping).
+        .target(name: "StarveWorkload", dependencies: ["StarveCore"]),
+        .executableTarget(name: "starve-load", dependencies: [
+            "StarveBPF", "StarveCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "starve-dump", dependencies: [
+            "StarveBPF", "StarveCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "starve-work", dependencies: [
+            "StarveWorkload", "StarveCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "CStarve"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

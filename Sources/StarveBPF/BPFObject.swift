@@ -1,0 +1,91 @@
+import CLibbpf
+import Glibc
+
+/// An opened (and later loaded) BPF object file: owns libbpf's `struct bpf_object`.
+public struct BPFObject: ~Copyable {
+    let raw: OpaquePointer
+
+    /// Opens `path` (bpf_object__open_file); `btfPath` overrides the kernel BTF used for CO-RE.
+    public init(path: String, btfPath: String?) throws {
+        var opts = bpf_object_open_opts()
+        opts.sz = MemoryLayout<bpf_object_open_opts>.size
+        let obj: OpaquePointer? = if let btfPath {
+            btfPath.withCString { btf in
+                opts.btf_custom_path = btf
+                return bpf_object__open_file(path, &opts)
+            }
+        } else {
+            bpf_object__open_file(path, &opts)
+        }
+        raw = try check(obj, "open BPF object \(path)")
+    }
+
+    deinit { bpf_object__close(raw) }
+
+    /// The object's maps, with libbpf's internal ones (.rodata, .bss) left out.
+    public var maps: [(name: String, handle: OpaquePointer)] {
+        var out: [(String, OpaquePointer)] = []
+        var m = bpf_object__next_map(raw, nil)
+        while let map = m {
+            if !bpf_map__is_internal(map) { out.append((String(cString: bpf_map__name(map)), map)) }
+            m = bpf_object__next_map(raw, map)
+        }
+        return out
+    }
+
+    /// The object's programs.
+    public var programs: [(name: String, handle: OpaquePointer)] {
+        var out: [(String, OpaquePointer)] = []
+        var p = bpf_object__next_program(raw, nil)
+        while let prog = p {
+            out.append((String(cString: bpf_program__name(prog)), prog))
+            p = bpf_object__next_program(raw, prog)
+        }
+        return out
+    }
+
+    /// Sets a map's size before load (bpf_map__set_max_entries).
+    public func setMaxEntries(map name: String, _ n: UInt32) throws {
+        guard let map = bpf_object__find_map_by_name(raw, name) else {
+            throw StarveError("the BPF object has no map \(name)")
+        }
+        try check(bpf_map__set_max_entries(map, n), "size map \(name)")
+    }
+
+    /// Verifies and loads every program, creates every map (bpf_object__load).
+    public func load() throws {
+        let rc = bpf_object__load(raw)
+        if rc < 0 {
+            throw StarveError("failed to load BPF programs: \(String(cString: strerror(-rc))) (run with --verbose for libbpf's and the verifier's log)")
+        }
+    }
+
+    /// The fd of a loaded map.
+    public func mapFD(_ name: String) throws -> Int32 {
+        guard let map = bpf_object__find_map_by_name(raw, name) else {
+            throw StarveError("the BPF object has no map \(name)")
+        }
+        return try check(bpf_map__fd(map), "get fd of map \(name)")
+    }
+}
+
+/// An attached program (bpf_program__attach): owns libbpf's `struct bpf_link`.
+public struct BPFLink: ~Copyable {
+    let raw: OpaquePointer
+    public let programName: String
+
+    /// Attaches `program` where its SEC() says (tp_btf/sched_switch, …).
+    public init(program: OpaquePointer, name: String) throws {
+        let tp = String(cString: bpf_program__section_name(program)).split(separator: "/").last.map(String.init) ?? name
+        raw = try check(bpf_program__attach(program), "attach \(tp)")
+        programName = name
+    }
+
+    /// Pins the link (bpf_link__pin): it stays attached after we exit, until the pin is removed.
+    public func pin(at path: String) throws {
+        try check(bpf_link__pin(raw, path), "pin link \(programName) at \(path)")
+    }
+
+    /// Closes our fd: an unpinned link detaches, a pinned one stays attached through its pin.
+    deinit { bpf_link__destroy(raw) }
+}

@@ -1,0 +1,64 @@
+import CLibbpf
+import Glibc
+
+/// The BPF filesystem, where maps and links are pinned.
+public enum Bpffs {
+    /// statfs f_type of bpffs (BPF_FS_MAGIC, linux/magic.h).
+    static let magic: Int = 0xCAFE_4A11
+    /// Where distributions mount it.
+    public static let defaultMount = "/sys/fs/bpf"
+
+    /// Whether `path` (which must exist) lies on a bpf filesystem.
+    public static func isBpffs(_ path: String) -> Bool {
+        var s = statfs()
+        guard statfs(path, &s) == 0 else { return false }
+        return Int(s.f_type) == magic
+    }
+
+    /// The nearest existing ancestor of `path` (or `path` itself).
+    static func existingAncestor(of path: String) -> String {
+        var p = path
+        while !p.isEmpty && p != "/" && access(p, F_OK) != 0 {
+            p = parent(of: p)
+        }
+        return p.isEmpty ? "/" : p
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Makes sure the pin directory `pinDir` can live on bpffs: mounts bpffs at /sys/fs/bpf when
+    /// that is where it belongs and nothing is mounted there yet (`mount -t bpf bpf /sys/fs/bpf`).
+    /// Returns true when it mounted.
+    @discardableResult
+    public static func ensureMounted(for pinDir: String) throws -> Bool {
+        let ancestor = existingAncestor(of: pinDir)
+        if isBpffs(ancestor) { return false }
+        let underDefault = pinDir == defaultMount || pinDir.hasPrefix(defaultMount + "/")
+        guard underDefault, access(defaultMount, F_OK) == 0, !isBpffs(defaultMount) else {
+            throw StarveError("\(pinDir) is not on a bpf filesystem: pin under \(defaultMount), or mount one with `mount -t bpf bpf DIR`")
+        }
+        try checkSyscall(mount("bpf", defaultMount, "bpf", 0, nil), "mount bpffs at \(defaultMount)")
+        return true
+    }
+
+    /// The reader's check: a pin directory that is not on bpffs gets a precise message.
+    public static func requirePinDir(_ pinDir: String) throws {
+        if access(pinDir, F_OK) != 0 {
+            let e = errno
+            if e == EACCES {
+                throw StarveError("permission denied reaching \(pinDir): run as root or as a member of the group given to starve-load --group")
+            }
+            let ancestor = existingAncestor(of: pinDir)
+            if !isBpffs(ancestor) && (pinDir.hasPrefix(defaultMount + "/") || pinDir == defaultMount) && !isBpffs(defaultMount) {
+                throw StarveError("nothing loaded: \(defaultMount) is not mounted (bpffs), so nothing can be pinned at \(pinDir); run starve-load first")
+            }
+            throw StarveError("nothing loaded at \(pinDir): run starve-load first")
+        }
+        if !isBpffs(pinDir) {
+            throw StarveError("\(pinDir) is not on a bpf filesystem: is the pin directory right (--pin-dir)?")
+        }
+    }
+}

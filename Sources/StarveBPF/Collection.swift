@@ -1,0 +1,110 @@
+import CLibbpf
+import CStarve
+import Glibc
+import StarveCore
+
+extension TaskCounters {
+    /// The Swift view of one `tasks` map value read at `now` (CLOCK_MONOTONIC ns): a thread on a
+    /// CPU has its current stretch added to its runtime, so CPU time does not arrive in lumps at
+    /// switch-out; a waiting thread's open wait is reported apart.
+    public init(_ raw: starve_task, at now: UInt64) {
+        var r = raw
+        let comm = withUnsafeBytes(of: &r.comm) { bytes in
+            String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let hist = withUnsafeBytes(of: &r.wait_hist) { bytes in
+            bytes.bindMemory(to: UInt32.self).map { UInt64($0) }
+        }
+        self.init(
+            pid: raw.pid, tgid: raw.tgid, comm: comm, nice: raw.nice, staticPriority: raw.static_prio,
+            priority: raw.prio, policy: raw.policy, weight: raw.weight >> UInt64(STARVE_WEIGHT_SHIFT),
+            cpuCgroupID: raw.cpu_cgroup_id, cgroupID: raw.dfl_cgroup_id, startTimeNs: raw.start_time_ns,
+            runtimeNs: raw.runtime_ns &+ (raw.oncpu_at_ns != 0 && now > raw.oncpu_at_ns ? now - raw.oncpu_at_ns : 0),
+            voluntarySwitches: raw.voluntary_switches,
+            involuntarySwitches: raw.involuntary_switches,
+            waitAfterWakeup: WaitCounters(raw.wait_wakeup), waitAfterPreemption: WaitCounters(raw.wait_preempt),
+            migrations: raw.migrations, lastCPU: raw.last_cpu,
+            isKernelThread: raw.flags & UInt32(STARVE_TASK_KTHREAD) != 0,
+            waitHistogram: LogHistogram(counts: hist, counterWidth: .bits32),
+            openWaitNs: raw.queued_at_ns != 0 && now > raw.queued_at_ns ? now - raw.queued_at_ns : 0
+        )
+    }
+}
+
+extension WaitCounters {
+    init(_ raw: starve_wait) { self.init(totalNs: raw.total_ns, count: raw.count, maxNs: raw.max_ns) }
+}
+
+/// The pinned maps of a loaded collector, opened read-only: what starve-dump reads.
+public final class PinnedCollection {
+    public let layout: PinLayout
+    public let tasks: PinnedMap
+    public let runHist: PinnedMap
+    public let stats: PinnedMap
+    public let config: starve_config
+
+    /// Opens the pins under `layout`, checking that they speak this build's ABI.
+    public init(layout: PinLayout) throws {
+        try Bpffs.requirePinDir(layout.directory)
+        self.layout = layout
+        let configMap = try PinnedMap(path: layout.map(PinLayout.configMap))
+        try configMap.requireValueSize(starve_config.self)
+        guard let config = try configMap.lookup(UInt32(0), as: starve_config.self) else {
+            throw StarveError("\(configMap.path) is empty: the load did not finish; run starve-load unload, then load again")
+        }
+        guard config.abi_version == UInt32(STARVE_ABI_VERSION) else {
+            throw StarveError("the pins at \(layout.directory) speak ABI \(config.abi_version), this starve speaks \(STARVE_ABI_VERSION): unload and load again with this version")
+        }
+        self.config = config
+        tasks = try PinnedMap(path: layout.map(PinLayout.tasksMap))
+        try tasks.requireValueSize(starve_task.self)
+        runHist = try PinnedMap(path: layout.map(PinLayout.runHistMap))
+        stats = try PinnedMap(path: layout.map(PinLayout.statsMap))
+    }
+
+    /// Every tracked thread, as the kernel side has counted it so far, and the CLOCK_MONOTONIC
+    /// time of the read (taken just before it; intervals are measured between such times).
+    public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
+        var out: [TaskCounters] = []
+        out.reserveCapacity(1024)
+        let now = monotonicNs()
+        try tasks.forEach(key: UInt32.self, value: starve_task.self) { _, raw in
+            if raw.pid != 0 { out.append(TaskCounters(raw, at: now)) }
+        }
+        return (out, now)
+    }
+
+    /// The kernel side's counters, summed over CPUs.
+    public func readStats() throws -> CollectorStats {
+        Self.sum(try stats.perCPUValues(as: starve_stats.self))
+    }
+
+    /// The system-wide run-queue latency histogram, summed over CPUs.
+    public func readRunHistogram() throws -> (histogram: LogHistogram, count: UInt64, totalNs: UInt64) {
+        var counts = [UInt64](repeating: 0, count: LogHistogram.slotCount)
+        var n: UInt64 = 0, total: UInt64 = 0
+        for var h in try runHist.perCPUValues(as: starve_hist.self) {
+            withUnsafeBytes(of: &h.slots) { b in
+                for (i, c) in b.bindMemory(to: UInt64.self).enumerated() where i < counts.count { counts[i] &+= c }
+            }
+            n &+= h.count
+            total &+= h.total_ns
+        }
+        return (LogHistogram(counts: counts, counterWidth: .bits64), n, total)
+    }
+
+    static func sum(_ perCPU: [starve_stats]) -> CollectorStats {
+        var s = CollectorStats()
+        for c in perCPU {
+            s.switches &+= c.switches
+            s.wakeups &+= c.wakeups
+            s.migrations &+= c.migrations
+            s.exits &+= c.exits
+            s.tasksCreated &+= c.tasks_created
+            s.dropMapFull &+= c.drop_map_full
+            s.missedWakeups &+= c.missed_wakeups
+            s.missedSwitches &+= c.missed_switches
+        }
+        return s
+    }
+}

@@ -1,0 +1,25 @@
+/// Where starve pins things under its pin directory:
+/// `maps/<map>` (group-readable when --group is given) and `links/<program>` (root only).
+public struct PinLayout: Sendable, Equatable {
+    /// Default pin directory.
+    public static let defaultDirectory = "/sys/fs/bpf/starve"
+
+    public let directory: String
+
+    public init(directory: String) {
+        var d = directory
+        while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
+        self.directory = d
+    }
+
+    public var mapsDirectory: String { directory + "/maps" }
+    public var linksDirectory: String { directory + "/links" }
+    public func map(_ name: String) -> String { mapsDirectory + "/" + name }
+    public func link(_ name: String) -> String { linksDirectory + "/" + name }
+
+    /// The maps starve-dump needs.
+    public static let tasksMap = "tasks"
+    public static let runHistMap = "run_hist"
+    public static let statsMap = "stats"
+    public static let configMap = "starve_config"
+}

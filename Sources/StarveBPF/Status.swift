@@ -1,0 +1,114 @@
+import CLibbpf
+import CStarve
+import Glibc
+import StarveCore
+
+/// A snapshot of a loaded collector: what `starve-load status` prints.
+public struct CollectorStatus: Sendable {
+    public struct Program: Sendable {
+        public var name: String
+        /// nil when the link pin could not be opened (not root).
+        public var attached: Bool?
+        public var programID: UInt32?
+        /// Events run and total ns in them; only counted while kernel.bpf_stats_enabled=1.
+        public var runCount: UInt64?
+        public var runTimeNs: UInt64?
+    }
+    public struct Map: Sendable {
+        public var name: String
+        public var entries: Int?
+        public var maxEntries: Int
+    }
+    public var directory: String
+    public var abiVersion: UInt32?
+    public var loadedForNs: UInt64?
+    public var programs: [Program]
+    public var maps: [Map]
+    public var stats: CollectorStats?
+
+    /// Human-readable report.
+    public func render() -> String {
+        var out = "starve collector at \(directory)"
+        if let abiVersion { out += " (ABI \(abiVersion)" + (loadedForNs.map { ", loaded \(formatFixed(Double($0) / 1e9, decimals: 1)) s ago" } ?? "") + ")" }
+        out += "\n\n"
+        out += renderTable(headers: ["PROGRAM", "ATTACHED", "PROG_ID", "RUN_CNT", "NS/EVENT"], rows: programs.map { p in
+            let nsPerEvent: String = {
+                guard let c = p.runCount, let t = p.runTimeNs else { return "-" }
+                return c == 0 ? "- (kernel.bpf_stats_enabled=0)" : formatFixed(Double(t) / Double(c), decimals: 1)
+            }()
+            return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (root only)", p.programID.map(String.init) ?? "-",
+                    p.runCount.map(String.init) ?? "-", nsPerEvent]
+        }, leftAligned: [0, 1])
+        out += "\n"
+        out += renderTable(headers: ["MAP", "ENTRIES", "MAX", "FILL%"], rows: maps.map { m in
+            [m.name, m.entries.map(String.init) ?? "-", String(m.maxEntries),
+             m.entries.map { formatFixed(Double($0) / Double(max(1, m.maxEntries)) * 100, decimals: 1) } ?? "-"]
+        }, leftAligned: [0])
+        if let s = stats {
+            out += "\n"
+            out += renderTable(headers: ["COUNTER", "VALUE"], rows: [
+                ["sched_switch events", String(s.switches)],
+                ["wakeup events", String(s.wakeups)],
+                ["migrations", String(s.migrations)],
+                ["exits (entries removed)", String(s.exits)],
+                ["tasks added", String(s.tasksCreated)],
+                ["dropped: tasks map full", String(s.dropMapFull)],
+                ["missed wakeups (wait start unknown)", String(s.missedWakeups)],
+                ["missed switches (no event reached us)", String(s.missedSwitches)],
+            ], leftAligned: [0])
+        }
+        return out
+    }
+}
+
+extension Collector {
+    /// Reads what is pinned under `layout`: programs (attached? cost per event), map fill levels,
+    /// and the drop counters. Links are root-only pins: other users see maps and counters.
+    public static func status(layout: PinLayout) throws -> CollectorStatus {
+        try Bpffs.requirePinDir(layout.directory)
+        var status = CollectorStatus(directory: layout.directory, programs: [], maps: [])
+        for name in listDirectory(layout.mapsDirectory) {
+            let map = try PinnedMap(path: layout.map(name))
+            var entries: Int? = nil
+            if map.info.type == BPF_MAP_TYPE_HASH.rawValue { entries = map.countKeys(UInt32.self) }
+            status.maps.append(.init(name: name, entries: entries, maxEntries: map.maxEntries))
+            if name == PinLayout.statsMap, map.valueSize == MemoryLayout<starve_stats>.size {
+                status.stats = PinnedCollection.sum(try map.perCPUValues(as: starve_stats.self))
+            }
+            if name == PinLayout.configMap, let c = try map.lookup(UInt32(0), as: starve_config.self) {
+                status.abiVersion = c.abi_version
+                status.loadedForNs = monotonicNs() &- c.loaded_at_ns
+            }
+        }
+        if access(layout.linksDirectory, R_OK | X_OK) != 0 {
+            status.programs = [.init(name: "(links are readable by root only)", attached: nil)]
+            return status
+        }
+        for name in listDirectory(layout.linksDirectory) {
+            status.programs.append(programStatus(name: name, path: layout.link(name)))
+        }
+        return status
+    }
+
+    static func programStatus(name: String, path: String) -> CollectorStatus.Program {
+        var p = CollectorStatus.Program(name: name, attached: nil)
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return p }
+        defer { close(fd) }
+        var link = bpf_link_info()
+        var len = UInt32(MemoryLayout<bpf_link_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &link, &len) == 0 else { return p }
+        p.attached = link.prog_id != 0
+        p.programID = link.prog_id
+        let progFD = bpf_prog_get_fd_by_id(link.prog_id)
+        guard progFD >= 0 else { return p }
+        defer { close(progFD) }
+        var info = bpf_prog_info()
+        len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        if bpf_obj_get_info_by_fd(progFD, &info, &len) == 0 {
+            p.runCount = info.run_cnt
+            p.runTimeNs = info.run_time_ns
+        }
+        return p
+    }
+}

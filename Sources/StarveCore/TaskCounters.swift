@@ -1,0 +1,110 @@
+/// Run-queue wait accumulated for one cause (after a wakeup, or after a preemption).
+public struct WaitCounters: Sendable, Equatable {
+    /// Sum of the waits, in nanoseconds.
+    public var totalNs: UInt64
+    /// Number of waits that ended (the task got a CPU).
+    public var count: UInt64
+    /// Longest single wait, in nanoseconds.
+    public var maxNs: UInt64
+
+    public init(totalNs: UInt64 = 0, count: UInt64 = 0, maxNs: UInt64 = 0) {
+        self.totalNs = totalNs
+        self.count = count
+        self.maxNs = maxNs
+    }
+}
+
+/// What the kernel side has counted for one thread since it first saw it: the Swift view of
+/// `struct starve_task` (starve.h), with the BPF-side bookkeeping left out.
+///
+/// Counters only grow; ``IntervalTracker`` turns two snapshots into per-interval figures.
+public struct TaskCounters: Sendable, Equatable {
+    public var pid: UInt32
+    public var tgid: UInt32
+    public var comm: String
+    public var nice: Int32
+    public var staticPriority: UInt32
+    /// Effective priority: lower runs first; below 100 is real-time.
+    public var priority: UInt32
+    /// Scheduling policy number (0 OTHER, 1 FIFO, 2 RR, 3 BATCH, 5 IDLE, 6 DEADLINE).
+    public var policy: UInt32
+    /// CFS weight on the nice-0 = 1024 scale.
+    public var weight: UInt64
+    /// Cgroup id in the cpu controller's hierarchy (v1 `cpu`, or v2).
+    public var cpuCgroupID: UInt64
+    /// Cgroup id in the default (v2) hierarchy.
+    public var cgroupID: UInt64
+    /// `task->start_time`, CLOCK_MONOTONIC ns: a reused pid has a different one.
+    public var startTimeNs: UInt64
+    public var runtimeNs: UInt64
+    public var voluntarySwitches: UInt64
+    public var involuntarySwitches: UInt64
+    public var waitAfterWakeup: WaitCounters
+    public var waitAfterPreemption: WaitCounters
+    public var migrations: UInt64
+    public var lastCPU: UInt32
+    public var isKernelThread: Bool
+    /// Run-queue waits of both causes, log2 over ns. Per-task slots are 32-bit in the kernel.
+    public var waitHistogram: LogHistogram
+    /// Age of the run-queue wait in progress when read (0: not waiting). Not yet in the wait
+    /// totals, which count a wait when it ends, as the kernel's schedstat does.
+    public var openWaitNs: UInt64
+
+    public init(
+        pid: UInt32, tgid: UInt32, comm: String, nice: Int32 = 0, staticPriority: UInt32 = 120,
+        priority: UInt32 = 120, policy: UInt32 = 0, weight: UInt64 = 1024, cpuCgroupID: UInt64 = 0,
+        cgroupID: UInt64 = 0, startTimeNs: UInt64 = 0, runtimeNs: UInt64 = 0,
+        voluntarySwitches: UInt64 = 0, involuntarySwitches: UInt64 = 0,
+        waitAfterWakeup: WaitCounters = .init(), waitAfterPreemption: WaitCounters = .init(),
+        migrations: UInt64 = 0, lastCPU: UInt32 = 0, isKernelThread: Bool = false,
+        waitHistogram: LogHistogram = LogHistogram(counterWidth: .bits32), openWaitNs: UInt64 = 0
+    ) {
+        self.pid = pid
+        self.tgid = tgid
+        self.comm = comm
+        self.nice = nice
+        self.staticPriority = staticPriority
+        self.priority = priority
+        self.policy = policy
+        self.weight = weight
+        self.cpuCgroupID = cpuCgroupID
+        self.cgroupID = cgroupID
+        self.startTimeNs = startTimeNs
+        self.runtimeNs = runtimeNs
+        self.voluntarySwitches = voluntarySwitches
+        self.involuntarySwitches = involuntarySwitches
+        self.waitAfterWakeup = waitAfterWakeup
+        self.waitAfterPreemption = waitAfterPreemption
+        self.migrations = migrations
+        self.lastCPU = lastCPU
+        self.isKernelThread = isKernelThread
+        self.waitHistogram = waitHistogram
+        self.openWaitNs = openWaitNs
+    }
+
+    /// Context switches out of the CPU, both kinds.
+    public var switches: UInt64 { voluntarySwitches &+ involuntarySwitches }
+    /// Run-queue wait of both causes, ns.
+    public var waitNs: UInt64 { waitAfterWakeup.totalNs &+ waitAfterPreemption.totalNs }
+    /// Number of waits of both causes.
+    public var waitCount: UInt64 { waitAfterWakeup.count &+ waitAfterPreemption.count }
+    /// Longest single wait of either cause, ns.
+    public var waitMaxNs: UInt64 { max(waitAfterWakeup.maxNs, waitAfterPreemption.maxNs) }
+}
+
+/// The kernel side's own counters (`struct starve_stats`), summed over CPUs.
+public struct CollectorStats: Sendable, Equatable {
+    public var switches: UInt64 = 0
+    public var wakeups: UInt64 = 0
+    public var migrations: UInt64 = 0
+    public var exits: UInt64 = 0
+    public var tasksCreated: UInt64 = 0
+    /// Tasks that could not be tracked because the `tasks` map was full.
+    public var dropMapFull: UInt64 = 0
+    /// Switch-ins of a known task with no recorded start of its wait.
+    public var missedWakeups: UInt64 = 0
+    /// CPUs seen changing tasks without a sched_switch event reaching the programs.
+    public var missedSwitches: UInt64 = 0
+
+    public init() {}
+}

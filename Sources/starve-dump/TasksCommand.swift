@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import StarveBPF
+import StarveCore
+
+extension StarveDump {
+    struct Tasks: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sample per-thread statistics every --interval seconds (the default).")
+
+        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
+        var pinDir: String = PinLayout.defaultDirectory
+
+        @Option(help: "Seconds between samples.")
+        var interval: Double = 1
+
+        @Option(help: "Samples to take; 0 = until Ctrl-C.")
+        var iterations: Int = 0
+
+        @Option(help: "Rows per sample in the table, busiest first; 0 = all. CSV and JSON carry every matching task.")
+        var top: Int = 20
+
+        @Option(help: "EMA smoothing factor for ROLL_MS / runtime_ema_ns, in (0, 1].")
+        var alpha: Double = 0.3
+
+        @Option(help: "Append CSV rows to this file (header written when new; a file with another header is refused).")
+        var output: String?
+
+        @Option(help: "Standard output format: table, csv or json (JSON lines).")
+        var format: OutputFormat = .table
+
+        @Option(parsing: .upToNextOption, help: "Only these thread ids (repeatable).")
+        var pid: [UInt32] = []
+
+        @Option(parsing: .upToNextOption, help: "Only threads of these process ids (repeatable).")
+        var tgid: [UInt32] = []
+
+        @Option(help: "Only threads whose name contains this text.")
+        var comm: String?
+
+        @Flag(help: "Leave kernel threads out.")
+        var noKernelThreads = false
+
+        func validate() throws {
+            guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
+            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
+            guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
+            guard alpha > 0 && alpha <= 1 else { throw ValidationError("--alpha must be in (0, 1]") }
+        }
+
+        func run() throws {
+            let signals = StopSignals()
+            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let formatter = SampleFormatter()
+            let csv = try output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
+            let filter = TaskFilter(pids: Set(pid), tgids: Set(tgid), comm: comm, includeKernelThreads: !noKernelThreads)
+
+            var tracker = IntervalTracker(alpha: alpha)
+            let baseline = try collection.readTasks()
+            try requireKnown(pids: pid, tgids: tgid, in: baseline.tasks)
+            _ = tracker.advance(to: baseline.tasks.filter(filter.matches), atNs: baseline.atNs)
+            if format == .csv { writeStdout(formatter.csvHeader) }
+
+            var sample = 0
+            while iterations == 0 || sample < iterations {
+                if signals.wait(seconds: interval) != nil { break }  // Ctrl-C: stop between samples
+                sample += 1
+                let snapshot = try collection.readTasks()
+                let context = SampleContext(sample: sample, timestamp: Date())
+                let intervals = tracker.advance(to: snapshot.tasks.filter(filter.matches), atNs: snapshot.atNs)
+                let ordered = busiest(intervals, top: 0)
+                switch format {
+                case .table:
+                    writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tasks.count) + "\n")
+                case .csv: writeStdout(formatter.csvRows(context, ordered))
+                case .json: writeStdout(formatter.jsonLines(context, ordered))
+                }
+                try csv?.append(formatter.csvRows(context, ordered))
+            }
+        }
+
+        /// `--pid 999999` for a thread that neither exists nor is tracked is a mistake worth saying.
+        private func requireKnown(pids: [UInt32], tgids: [UInt32], in tasks: [TaskCounters]) throws {
+            let known = Set(tasks.map(\.pid)), knownGroups = Set(tasks.map(\.tgid))
+            for p in pids where !known.contains(p) && !FileManager.default.fileExists(atPath: "/proc/\(p)") {
+                throw StarveError("no such thread: --pid \(p) is neither running nor tracked")
+            }
+            for p in tgids where !knownGroups.contains(p) && !FileManager.default.fileExists(atPath: "/proc/\(p)") {
+                throw StarveError("no such process: --tgid \(p) is neither running nor tracked")
+            }
+        }
+    }
+}
