@@ -27,8 +27,10 @@ let package = Package(
         .target(name: "StarveCore"),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
         .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveCore"]),
+        // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn).
+        .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
-        .target(name: "StarveWorkload", dependencies: ["StarveCore"]),
+        .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveCore"]),
         .executableTarget(name: "starve-load", dependencies: [
             "StarveBPF", "StarveCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

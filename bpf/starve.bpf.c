@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* starve.bpf.c - per-thread scheduler accounting on scheduler tracepoints.
  *
- * Every sched_switch closes the previous task's on-CPU interval and opens the next task's, and
- * closes the next task's run-queue wait. A wait opens on sched_wakeup / sched_wakeup_new (cause:
+ * Every sched_switch books the previous task's on-CPU time (the kernel's own sum_exec_runtime),
+ * notes when the next task got its CPU, and closes the next task's run-queue wait. A wait opens on sched_wakeup / sched_wakeup_new (cause:
  * wakeup) or when a task is switched out while still runnable (cause: preemption). This is the
  * same bracket the kernel's sched_info uses for /proc/<pid>/schedstat, which the tests hold us to.
  *
@@ -127,6 +127,7 @@ static __noinline struct starve_task *task_create(struct task_struct *p, __u32 p
 		return NULL;
 	t->pid = pid;
 	t->start_time_ns = p->start_time;
+	t->runtime_base_ns = p->se.sum_exec_runtime;
 	refresh_identity(t, p);
 	if (st)
 		st->tasks_created++;
@@ -197,10 +198,9 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 	if (prev_pid) { /* pid 0: the idle tasks, one per CPU, never tracked */
 		t = task_entry(prev, prev_pid);
 		if (t) {
-			if (t->oncpu_at_ns) {
-				t->runtime_ns += now - t->oncpu_at_ns;
-				t->oncpu_at_ns = 0;
-			}
+			/* The kernel has brought sum_exec_runtime up to date (update_curr) by now. */
+			t->runtime_ns = prev->se.sum_exec_runtime - t->runtime_base_ns;
+			t->oncpu_at_ns = 0;
 			/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. */
 			if (preempt || starve_task_state(prev) == TASK_RUNNING) {
 				t->involuntary_switches++;

@@ -1,1 +1,14 @@
-// placeholder
+import ArgumentParser
+import StarveCore
+import StarveWorkload
+
+/// starve-work: controlled, reproducible CPU pressure for nice-level experiments.
+@main
+struct StarveWork: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "starve-work",
+        abstract: "Make controlled CPU pressure: busy workers at chosen nice levels, pinned to chosen CPUs.",
+        subcommands: [Busy.self, Worker.self],
+        defaultSubcommand: Busy.self
+    )
+}

@@ -57,7 +57,9 @@ struct starve_task {
 	__u64 cpu_cgroup_id; /* cgroup id in the cpu controller's hierarchy (v1 cpu, or v2) */
 	__u64 dfl_cgroup_id; /* cgroup id in the default (v2) hierarchy */
 	__u64 start_time_ns; /* task->start_time (CLOCK_MONOTONIC): tells a reused pid from the old one */
-	__u64 runtime_ns;    /* on-CPU time observed between switch-in and switch-out */
+	__u64 runtime_ns;    /* on-CPU time since first seen: se.sum_exec_runtime (the kernel's own
+	                      * count, which leaves out IRQ and steal time) read at each switch-out,
+	                      * less its value at first sight */
 	__u64 voluntary_switches;   /* switched out while sleeping or blocking */
 	__u64 involuntary_switches; /* switched out while still runnable (preempted) */
 	struct starve_wait wait_wakeup;  /* waits that started with a wakeup */
@@ -72,6 +74,7 @@ struct starve_task {
 	__u64 oncpu_at_ns;   /* when it last got a CPU; 0 when not running (or unknown) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the current wait */
 	__u32 _pad;
+	__u64 runtime_base_ns; /* se.sum_exec_runtime when first seen */
 };
 
 /* System-wide run-queue latency: the only value of the per-CPU `run_hist` array. */
@@ -106,7 +109,7 @@ struct starve_config {
 
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
-_Static_assert(sizeof(struct starve_task) == 328, "starve_task layout");
+_Static_assert(sizeof(struct starve_task) == 336, "starve_task layout");
 _Static_assert(sizeof(struct starve_hist) == 304, "starve_hist layout");
 _Static_assert(sizeof(struct starve_stats) == 128, "starve_stats layout");
 _Static_assert(sizeof(struct starve_config) == 64, "starve_config layout");

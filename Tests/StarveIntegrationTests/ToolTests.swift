@@ -1,0 +1,108 @@
+import Foundation
+import StarveBPF
+import StarveCore
+import XCTest
+
+/// The tools as a user runs them: load, status, dump to CSV and JSON, unload.
+final class ToolTests: XCTestCase {
+    func testDumpWritesCSVAndJSONForAWorkload() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let work = try Workload(["--workers", "2", "--nice", "0,5", "--cpu", "1", "--duration", "60"])
+        defer { work.stop() }
+        let dir = try TemporaryDirectory()
+        let csv = dir.path + "/samples.csv"
+        let pids = work.workerPIDs.flatMap { ["--pid", String($0)] }
+
+        let r = try runTool(Live.tool("starve-dump"), ["--pin-dir", collector.pinDir, "--interval", "0.5", "--iterations", "2",
+                                                       "--format", "json", "--output", csv] + pids)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let objects = r.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(objects.count, 4, "2 samples x 2 workers")
+        XCTAssertEqual(Set(objects.map { $0["pid"] as! Int }), Set(work.workerPIDs.map(Int.init)))
+        for o in objects {
+            XCTAssertEqual(Array(o.keys).count, sampleColumns.count)
+            XCTAssertGreaterThan(o["runtime_delta_ns"] as! Int, 0)
+            XCTAssertEqual(o["comm"] as? String, "starve-work")
+        }
+        // Two busy loops on one CPU: together about one CPU's worth, nice 0 ahead.
+        let last = objects.filter { $0["sample"] as! Int == 2 }
+        let total = last.map { $0["cpu_pct"] as! Double }.reduce(0, +)
+        XCTAssertEqual(total, 100, accuracy: 15)
+
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(String(lines[0]) + "\n", SampleFormatter().csvHeader)
+        XCTAssertEqual(lines.count, 5)
+        XCTAssertTrue(lines.dropFirst().allSatisfy { CSV.parseRecord($0).count == sampleColumns.count })
+
+        // Appending to our own file adds rows, not another header.
+        let again = try runTool(Live.tool("starve-dump"), ["--pin-dir", collector.pinDir, "--interval", "0.2", "--iterations", "1",
+                                                           "--format", "csv", "--output", csv] + pids)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let after = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(after.count, 7)
+        XCTAssertEqual(after.filter { $0.hasPrefix("timestamp,") }.count, 1)
+        XCTAssertTrue(again.stdout.hasPrefix("timestamp,sample,"))
+
+        // The table shows the workers by name.
+        let table = try runTool(Live.tool("starve-dump"), ["--pin-dir", collector.pinDir, "--interval", "0.2", "--iterations", "1", "--comm", "starve-work"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("PID  COMM"), table.stdout)
+        XCTAssertTrue(table.stdout.contains(String(work.workerPIDs[0])), table.stdout)
+    }
+
+    func testStatusShowsAttachedProgramsAndCounters() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let r = try runTool(Live.tool("starve-load"), ["status", "--pin-dir", collector.pinDir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for program in ["starve_sched_switch", "starve_sched_wakeup", "starve_sched_wakeup_new", "starve_sched_migrate_task", "starve_sched_process_exit"] {
+            XCTAssertTrue(r.stdout.contains(program), "\(program) missing from status:\n\(r.stdout)")
+        }
+        XCTAssertEqual(r.stdout.components(separatedBy: "  yes  ").count - 1, 5, r.stdout)
+        XCTAssertTrue(r.stdout.contains("dropped: tasks map full"))
+        XCTAssertTrue(r.stdout.contains("tasks "))
+
+        let unload = try runTool(Live.tool("starve-load"), ["unload", "--pin-dir", collector.pinDir])
+        XCTAssertEqual(unload.status, 0, unload.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: collector.pinDir), "unload left the pin directory")
+    }
+
+    func testExitedThreadsLeaveNoEntryBehind() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let collection = try PinnedCollection(layout: collector.layout)
+        let work = try Workload(["--workers", "3", "--duration", "60"])
+        let pids = Set(work.workerPIDs.map(UInt32.init))
+        XCTAssertTrue(try waitUntil(seconds: 10) { Set(try collection.readTasks().tasks.map(\.pid)).isSuperset(of: pids) })
+        work.stop()
+        XCTAssertTrue(try waitUntil(seconds: 10) { Set(try collection.readTasks().tasks.map(\.pid)).isDisjoint(with: pids) },
+                      "entries of exited workers are still in the tasks map")
+        XCTAssertGreaterThanOrEqual(try collection.readStats().exits, 3)
+    }
+
+    func testAFullTasksMapCountsItsDrops() throws {
+        try Live.require()
+        let collector = try LoadedCollector(extraArguments: ["--max-pids", "4"])
+        defer { collector.unload() }
+        let collection = try PinnedCollection(layout: collector.layout)
+        let work = try Workload(["--workers", "6", "--duration", "60"])
+        defer { work.stop() }
+        XCTAssertTrue(try waitUntil(seconds: 10) { try collection.readStats().dropMapFull > 0 }, "no drop counted with 6 workers in a 4-entry map")
+        XCTAssertLessThanOrEqual(try collection.readTasks().tasks.count, 4)
+    }
+}
+
+/// A directory under /tmp removed when dropped.
+final class TemporaryDirectory {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/starve-test-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw StarveError("mkdtemp failed") }
+        path = String(cString: p)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
