@@ -70,15 +70,16 @@ func runTool(_ executable: String, _ arguments: [String], asUser user: (uid: uid
     p.standardInput = FileHandle.nullDevice
     try p.run()
     // Read both pipes to the end before waiting, so a chatty tool cannot block on a full pipe.
-    var errData = Data()
-    let errReader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let errReader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
     errReader.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     while !errReader.isFinished { usleep(1000) }
     return ToolRun(status: p.terminationStatus,
                    stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errData, as: UTF8.self))
+                   stderr: String(decoding: errBox.data, as: UTF8.self))
 }
 
 /// A collector loaded under a pin directory of its own, unloaded (and wiped) at the end even

@@ -1,0 +1,91 @@
+import Foundation
+import StarveCore
+import XCTest
+
+final class OutputTests: XCTestCase {
+    func testCSVQuotesPerRFC4180() {
+        XCTAssertEqual(CSV.field("plain"), "plain")
+        XCTAssertEqual(CSV.field("a,b"), "\"a,b\"")
+        XCTAssertEqual(CSV.field("say \"hi\""), "\"say \"\"hi\"\"\"")
+        XCTAssertEqual(CSV.parseRecord(Substring(CSV.record(["x,y", "q\"", "z"]))), ["x,y", "q\"", "z"])
+    }
+
+    func testFixedFormatting() {
+        XCTAssertEqual(formatFixed(1.005, decimals: 1), "1.0")
+        XCTAssertEqual(formatFixed(-2.25, decimals: 2), "-2.25")
+        XCTAssertEqual(formatFixed(75.3333, decimals: 2), "75.33")
+        XCTAssertEqual(formatFixed(0.04, decimals: 1), "0.0")
+        XCTAssertEqual(formatFixed(12.6, decimals: 0), "13")
+    }
+
+    private func sample(comm: String) -> (SampleContext, [TaskInterval]) {
+        var t = IntervalTracker(alpha: 1)
+        let c = TaskCounters(pid: 42, tgid: 40, comm: comm, nice: 5, startTimeNs: 1)
+        _ = t.advance(to: [c], atNs: 0)
+        var c2 = c
+        c2.runtimeNs = 250_000_000
+        return (SampleContext(sample: 1, timestamp: Date(timeIntervalSince1970: 0)), t.advance(to: [c2], atNs: 1_000_000_000))
+    }
+
+    func testCSVRowMatchesHeaderEvenWithAHostileComm() {
+        let f = SampleFormatter()
+        let (ctx, rows) = sample(comm: "evil,\"comm\"")
+        let header = CSV.parseRecord(Substring(f.csvHeader))
+        let row = CSV.parseRecord(Substring(f.csvRows(ctx, rows)))
+        XCTAssertEqual(header.count, row.count)
+        let record = Dictionary(uniqueKeysWithValues: zip(header, row))
+        XCTAssertEqual(record["comm"], "evil,\"comm\"")
+        XCTAssertEqual(record["pid"], "42")
+        XCTAssertEqual(record["cpu_pct"], "25.00")
+        XCTAssertEqual(record["wait_p50_ns"], "", "no wait: empty, not zero")
+        XCTAssertEqual(record["timestamp"], "1970-01-01T00:00:00.000Z")
+    }
+
+    func testJSONKeysAreTheCSVColumns() throws {
+        let f = SampleFormatter()
+        let (ctx, rows) = sample(comm: "tab\there")
+        let line = f.jsonLines(ctx, rows)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(Set(object.keys), Set(sampleColumns.map(\.name)))
+        XCTAssertEqual(object["comm"] as? String, "tab\there")
+        XCTAssertTrue(object["wait_p99_ns"] is NSNull)
+        XCTAssertEqual(object["runtime_delta_ns"] as? Int, 250_000_000)
+    }
+
+    func testEveryColumnIsDocumented() throws {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { dir.deleteLastPathComponent() }
+        let doc = try String(contentsOf: dir.appendingPathComponent("docs/columns.md"), encoding: .utf8)
+        for c in sampleColumns {
+            XCTAssertTrue(doc.contains("| `\(c.name)` |"), "docs/columns.md does not document \(c.name)")
+        }
+    }
+
+    func testCSVAppenderWritesHeaderOnceAndRefusesForeignFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starve-csv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("a.csv").path
+        do {
+            let a = try CSVAppender(path: path, header: "x,y\n")
+            try a.append("1,2\n")
+        }
+        do {
+            let b = try CSVAppender(path: path, header: "x,y\n")
+            try b.append("3,4\n")
+        }
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "x,y\n1,2\n3,4\n")
+        XCTAssertTrue(openError(path, header: "x,z\n").contains("different CSV header"))
+        XCTAssertTrue(openError(dir.path, header: "x\n").contains("cannot write"))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "x,y\n1,2\n3,4\n", "a refused file is left as it was")
+    }
+
+    private func openError(_ path: String, header: String) -> String {
+        do {
+            _ = try CSVAppender(path: path, header: header)
+            return "opened"
+        } catch {
+            return "\(error)"
+        }
+    }
+}

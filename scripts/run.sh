@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# scripts/run.sh — one entry point for starve: build, load, workload, dump, unload, status,
+# demo, test, experiment, bench, help. Run `scripts/run.sh help` for details.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PIN_DIR=${PIN_DIR:-/sys/fs/bpf/starve}
+BTF_PATH=${BTF_PATH:-/sys/kernel/btf/vmlinux}
+CONFIG=${CONFIG:-release}            # swift build configuration for the tools: release or debug
+GROUP=${GROUP:-}                     # starve-load --group (readers without root)
+MAX_PIDS=${MAX_PIDS:-32768}          # starve-load --max-pids
+DEMO_PIN_DIR=${DEMO_PIN_DIR:-/sys/fs/bpf/starve-demo}
+export PATH="/opt/swift/usr/bin:$PATH"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/run.sh COMMAND [ARGS...]
+
+  build        install missing system packages (root, Debian/Ubuntu), build BPF objects and tools
+  load         load and pin the collector at $PIN_DIR (root)
+  workload     run starve-work (default: 2 workers, nice 0,5, CPU 1, 10 s); ARGS go to starve-work
+  dump         run starve-dump on $PIN_DIR; ARGS go to starve-dump (e.g. --iterations 5)
+  status       starve-load status for $PIN_DIR
+  unload       detach and remove the pins at $PIN_DIR (root)
+  demo         the main job on defaults: build, load, nice 0/5/10 workload, 5 samples as a table and
+               to assets/demo-samples.csv, unload (root; pins at $DEMO_PIN_DIR)
+  test         install what is needed, build, run all tests (root for the live BPF tests;
+               STARVE_REQUIRE_BPF=1 turns their skips into failures)
+  experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
+  bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it)
+  help         this text
+
+environment: PIN_DIR (/sys/fs/bpf/starve), BTF_PATH (/sys/kernel/btf/vmlinux), GROUP (readers'
+group for load), MAX_PIDS (32768), CONFIG (release|debug), DEMO_PIN_DIR (/sys/fs/bpf/starve-demo)
+USAGE
+}
+
+# System packages the build needs, by Debian/Ubuntu name.
+BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
+
+have_bpf_clang() {
+  local c
+  for c in /opt/swift/usr/bin/clang clang clang-16 clang-15 clang-14; do
+    command -v "$c" >/dev/null 2>&1 && "$c" -print-targets 2>/dev/null | grep -qw bpf && return 0
+  done
+  return 1
+}
+
+# Installs missing packages with apt-get when root on Debian/Ubuntu; otherwise says what to install.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+  else
+    die "missing packages: ${missing[*]} (install them: sudo apt-get install ${missing[*]})"
+  fi
+}
+
+ensure_build_deps() {
+  command -v dpkg >/dev/null 2>&1 || { say "not a Debian/Ubuntu system: make sure libbpf (>= 1.0), libelf, zlib, pkg-config, bpftool and clang with the BPF target are installed"; return 0; }
+  local pkgs=("${BUILD_PACKAGES[@]}")
+  command -v bpftool >/dev/null 2>&1 || pkgs+=(bpftool)
+  have_bpf_clang || pkgs+=(clang)
+  ensure_packages "${pkgs[@]}"
+  command -v bpftool >/dev/null 2>&1 || die "bpftool not found (Ubuntu: sudo apt-get install linux-tools-common linux-tools-\$(uname -r))"
+  command -v swift >/dev/null 2>&1 || die "swift not found: install Swift 6 (swift.org) and put it on PATH"
+}
+
+build_bpf() {
+  [ -r "$BTF_PATH" ] || die "no kernel BTF at $BTF_PATH (the kernel needs CONFIG_DEBUG_INFO_BTF=y, or set BTF_PATH)"
+  say "building BPF objects"
+  make -s -C "$ROOT/bpf" BTF="$BTF_PATH"
+}
+
+bin_dir() { (cd "$ROOT" && swift build -c "$CONFIG" --show-bin-path); }
+
+build() {
+  ensure_build_deps
+  build_bpf
+  say "building tools ($CONFIG)"
+  (cd "$ROOT" && swift build -c "$CONFIG" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true)
+  [ -x "$(bin_dir)/starve-load" ] || die "swift build failed"
+}
+
+ensure_built() {
+  local bin
+  bin=$(bin_dir 2>/dev/null || true)
+  if [ -z "$bin" ] || [ ! -x "$bin/starve-load" ] || [ ! -x "$bin/starve-dump" ] || [ ! -x "$bin/starve-work" ] || [ ! -r "$ROOT/bpf/build/starve.bpf.o" ]; then
+    build
+  fi
+  BIN=$(bin_dir)
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root: sudo scripts/run.sh $1"; }
+
+load() {
+  need_root load
+  ensure_built
+  local args=(--pin-dir "$PIN_DIR" --btf "$BTF_PATH" --max-pids "$MAX_PIDS")
+  [ -n "$GROUP" ] && args+=(--group "$GROUP")
+  "$BIN/starve-load" "${args[@]}" "$@"
+}
+
+demo() {
+  need_root demo
+  ensure_built
+  local csv="$ROOT/assets/demo-samples.csv"
+  rm -f "$csv"
+  if [ -e "$DEMO_PIN_DIR" ]; then
+    say "removing a demo collection left at $DEMO_PIN_DIR"
+    "$BIN/starve-load" unload --pin-dir "$DEMO_PIN_DIR" >/dev/null
+  fi
+  "$BIN/starve-load" --pin-dir "$DEMO_PIN_DIR" --btf "$BTF_PATH"
+  DEMO_WORK_PID=""
+  demo_cleanup() {
+    if [ -n "$DEMO_WORK_PID" ]; then kill "$DEMO_WORK_PID" 2>/dev/null || true; wait "$DEMO_WORK_PID" 2>/dev/null || true; fi
+    "$BIN/starve-load" unload --pin-dir "$DEMO_PIN_DIR" >/dev/null 2>&1 || true
+  }
+  trap demo_cleanup EXIT
+  trap 'exit 130' INT TERM
+  say "workload: 3 busy workers at nice 0, 5 and 10, all on CPU 1 (expect ~70 / 23 / 7 % by the kernel's weights)"
+  "$BIN/starve-work" --workers 3 --nice 0,5,10 --cpu 1 --duration 8 &
+  DEMO_WORK_PID=$!
+  sleep 0.5
+  say "5 samples, 1 s apart (table below; CSV to assets/demo-samples.csv)"
+  "$BIN/starve-dump" --pin-dir "$DEMO_PIN_DIR" --interval 1 --iterations 5 --top 8 --output "$csv"
+  "$BIN/starve-load" status --pin-dir "$DEMO_PIN_DIR" | tail -n 9
+  say "CSV: $csv ($(($(wc -l <"$csv") - 1)) rows); columns: docs/columns.md"
+}
+
+run_tests() {
+  ensure_build_deps
+  build_bpf
+  say "building and running the tests"
+  cd "$ROOT"
+  swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+  if [ "$(id -u)" != 0 ]; then say "not root: the live BPF tests will skip (run as root to include them)"; fi
+  swift test --skip-build
+}
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  build) build ;;
+  load) load "$@" ;;
+  workload) ensure_built; if [ $# -eq 0 ]; then set -- --workers 2 --nice 0,5 --cpu 1 --duration 10; fi; "$BIN/starve-work" "$@" ;;
+  dump) ensure_built; "$BIN/starve-dump" --pin-dir "$PIN_DIR" "$@" ;;
+  status) ensure_built; "$BIN/starve-load" status --pin-dir "$PIN_DIR" "$@" ;;
+  unload) need_root unload; ensure_built; "$BIN/starve-load" unload --pin-dir "$PIN_DIR" "$@" ;;
+  demo) demo ;;
+  test) run_tests ;;
+  experiment) ensure_built; exec "$ROOT/scripts/experiment.sh" "$@" ;;
+  bench) ensure_built; exec "$ROOT/scripts/bench.sh" "$@" ;;
+  help|-h|--help) usage ;;
+  *) usage >&2; die "unknown command: $cmd" ;;
+esac
