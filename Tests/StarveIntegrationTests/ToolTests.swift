@@ -52,6 +52,33 @@ final class ToolTests: XCTestCase {
         XCTAssertTrue(table.stdout.contains(String(work.workerPIDs[0])), table.stdout)
     }
 
+    func testCtrlCStopsBetweenSamplesAndLeavesNoPartialRow() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let dir = try TemporaryDirectory()
+        let csv = dir.path + "/interrupted.csv"
+        let dump = Process()
+        dump.executableURL = URL(fileURLWithPath: Live.tool("starve-dump"))
+        dump.arguments = ["--pin-dir", collector.pinDir, "--interval", "0.05", "--iterations", "0", "--format", "csv", "--output", csv]
+        dump.standardOutput = FileHandle.nullDevice
+        try dump.run()
+        defer { if dump.isRunning { dump.terminate() } }
+        // Interrupt once a few samples are in the file, at whatever point the loop is.
+        XCTAssertTrue(waitUntil(seconds: 10) {
+            ((try? String(contentsOfFile: csv, encoding: .utf8))?.split(separator: "\n").count ?? 0) > 20
+        }, "no samples written")
+        kill(dump.processIdentifier, SIGINT)
+        dump.waitUntilExit()
+        XCTAssertEqual(dump.terminationReason, .exit, "SIGINT must end the loop, not kill the process")
+        XCTAssertEqual(dump.terminationStatus, 0)
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        XCTAssertTrue(text.hasSuffix("\n"), "the file ends in the middle of a row")
+        for line in text.split(separator: "\n") {
+            XCTAssertEqual(CSV.parseRecord(line).count, sampleColumns.count, "partial row: \(line)")
+        }
+    }
+
     func testStatusShowsAttachedProgramsAndCounters() throws {
         try Live.require()
         let collector = try LoadedCollector()
