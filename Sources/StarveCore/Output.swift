@@ -99,43 +99,85 @@ public enum JSONLines {
 }
 
 /// Renders samples in the three stdout formats and as CSV rows for `--output`.
+///
+/// With `shareColumns` (starve-dump --share) every row also carries the share analysis of its
+/// sample, and the table gains TICKETS, SHARE%, MEASURED%, ERR_PP (WIN% with lottery draws)
+/// and DECIDED_BY; without them the output is exactly the default one.
 public struct SampleFormatter: Sendable {
     public let columns: [SampleColumn]
+    public let shareColumns: [ShareColumn]
 
-    public init(columns: [SampleColumn] = sampleColumns) {
+    public init(columns: [SampleColumn] = sampleColumns, shareColumns: [ShareColumn] = []) {
         self.columns = columns
+        self.shareColumns = shareColumns
     }
 
+    /// Column names in output order.
+    public var columnNames: [String] { columns.map(\.name) + shareColumns.map(\.name) }
+
     /// The CSV header line.
-    public var csvHeader: String { CSV.record(columns.map(\.name)) }
+    public var csvHeader: String { CSV.record(columnNames) }
+
+    private func values(_ context: SampleContext, _ r: TaskInterval, _ shares: ShareSample?) -> [FieldValue] {
+        var out = columns.map { $0.value(context, r) }
+        if !shareColumns.isEmpty {
+            let sample = shares ?? .empty
+            let task = sample.tasks[r.task.pid]
+            out += shareColumns.map { $0.value(task, sample) }
+        }
+        return out
+    }
 
     /// The CSV rows of one sample, as one string (written with one call: no partial sample).
-    public func csvRows(_ context: SampleContext, _ rows: [TaskInterval]) -> String {
+    public func csvRows(_ context: SampleContext, _ rows: [TaskInterval], shares: ShareSample? = nil) -> String {
         var out = ""
-        for r in rows { out += CSV.record(columns.map { CSV.text($0.value(context, r)) }) }
+        for r in rows { out += CSV.record(values(context, r, shares).map(CSV.text)) }
         return out
     }
 
     /// The JSON lines of one sample.
-    public func jsonLines(_ context: SampleContext, _ rows: [TaskInterval]) -> String {
+    public func jsonLines(_ context: SampleContext, _ rows: [TaskInterval], shares: ShareSample? = nil) -> String {
         var out = ""
-        for r in rows { out += JSONLines.object(columns.map { ($0.name, $0.value(context, r)) }) }
+        let names = columnNames
+        for r in rows { out += JSONLines.object(Array(zip(names, values(context, r, shares)))) }
         return out
     }
 
     /// The human table of one sample, with a title line.
-    public func table(_ context: SampleContext, _ rows: [TaskInterval], tracked: Int) -> String {
-        let headers = ["PID", "COMM", "NICE", "RUNTIME_MS", "DELTA_MS", "ROLL_MS", "CPU%", "SWITCHES", "WAIT_MS", "P50_US", "P99_US", "MIGR"]
+    public func table(_ context: SampleContext, _ rows: [TaskInterval], tracked: Int, shares: ShareSample? = nil) -> String {
+        var headers = ["PID", "COMM", "NICE", "RUNTIME_MS", "DELTA_MS", "ROLL_MS", "CPU%", "SWITCHES", "WAIT_MS", "P50_US", "P99_US", "MIGR"]
         let ms = { (ns: UInt64) in formatFixed(Double(ns) / 1e6, decimals: 1) }
         let us = { (ns: UInt64?) in ns.map { formatFixed(Double($0) / 1e3, decimals: 1) } ?? "-" }
+        let withShares = !shareColumns.isEmpty
+        let sample = shares ?? .empty
+        let withLottery = withShares && sample.draws > 0
+        if withShares {
+            headers += ["TICKETS", "SHARE%", "MEASURED%", "ERR_PP"] + (withLottery ? ["WIN%"] : []) + ["DECIDED_BY"]
+        }
         let body: [[String]] = rows.map { r in
-            [String(r.task.pid), r.task.comm, String(r.task.nice), ms(r.task.runtimeNs), ms(r.runtimeDeltaNs),
-             formatFixed(r.runtimeEMANs / 1e6, decimals: 1), formatFixed(r.cpuPercent, decimals: 1),
-             String(r.switches), ms(r.waitNs), us(r.waitP50Ns), us(r.waitP99Ns), String(r.migrations)]
+            var cells = [String(r.task.pid), r.task.comm, String(r.task.nice), ms(r.task.runtimeNs), ms(r.runtimeDeltaNs),
+                         formatFixed(r.runtimeEMANs / 1e6, decimals: 1), formatFixed(r.cpuPercent, decimals: 1),
+                         String(r.switches), ms(r.waitNs), us(r.waitP50Ns), us(r.waitP99Ns), String(r.migrations)]
+            if withShares {
+                if let t = sample.tasks[r.task.pid] {
+                    cells += [String(t.tickets), formatFixed(t.expectedPercent, decimals: 1), formatFixed(t.measuredPercent, decimals: 1),
+                              formatFixed(t.errorPP, decimals: 1)]
+                        + (withLottery ? [t.lottery.map { formatFixed($0.winPercent, decimals: 1) } ?? "-"] : [])
+                        + [t.decidedBy.label]
+                } else {
+                    cells += Array(repeating: "-", count: withLottery ? 6 : 5)
+                }
+            }
+            return cells
         }
         let interval = rows.first.map { formatFixed(Double($0.intervalNs) / 1e9, decimals: 2) + " s" } ?? "-"
-        let title = "sample \(context.sample) at \(isoTimestamp(context.timestamp)), interval \(interval), \(tracked) tasks tracked, \(rows.count) shown\n"
-        return title + renderTable(headers: headers, rows: body, leftAligned: [1])
+        var title = "sample \(context.sample) at \(isoTimestamp(context.timestamp)), interval \(interval), \(tracked) tasks tracked, \(rows.count) shown"
+        if withShares {
+            title += "; fair share: \(sample.tasks.count) competing, Jain \(formatFixed(sample.jainIndex, decimals: 3)), max |err| \(formatFixed(sample.maxAbsErrorPP, decimals: 1)) pp"
+                + " (run: Jain \(formatFixed(sample.runJainIndex, decimals: 3)), max |err| \(formatFixed(sample.runMaxAbsErrorPP, decimals: 1)) pp)"
+        }
+        let left: Set<Int> = withShares ? [1, headers.count - 1] : [1]
+        return title + "\n" + renderTable(headers: headers, rows: body, leftAligned: left)
     }
 }
 

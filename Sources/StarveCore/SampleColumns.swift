@@ -74,3 +74,45 @@ public func isoTimestamp(_ date: Date) -> String {
     let f = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
     return date.formatted(f)
 }
+
+/// A column added by starve-dump's share analysis (`--share`, `--simulate-draws`): appended
+/// after `sampleColumns`, only when the analysis is on, so the default output stays as it is.
+/// A task the filters selected that did not compete in the interval has these columns empty.
+public struct ShareColumn: Sendable {
+    public let name: String
+    /// One line for docs/columns.md.
+    public let meaning: String
+    let value: @Sendable (TaskShare?, ShareSample) -> FieldValue
+}
+
+private func pct(_ v: Double?) -> FieldValue { v.map { .double($0, decimals: 2) } ?? .none }
+private func row(_ f: @escaping @Sendable (TaskShare) -> FieldValue) -> @Sendable (TaskShare?, ShareSample) -> FieldValue {
+    { t, _ in t.map(f) ?? .none }
+}
+
+/// Every share column, in output order.
+public let shareColumns: [ShareColumn] = [
+    .init(name: "share_competing", meaning: "1 when the thread competed in the interval (weight-scheduled and ran or waited), else 0; the other share columns are then empty") { t, _ in .int(t == nil ? 0 : 1) },
+    .init(name: "share_component", meaning: "index of the competing set's CPU component the thread is in (threads whose CPU sets overlap), ordered by lowest CPU", value: row { .int(Int64($0.component)) }),
+    .init(name: "share_cpus", meaning: "CPUs the thread may run on (Cpus_allowed_list), e.g. 0-1", value: row { .string(formatCPUList($0.allowedCPUs)) }),
+    .init(name: "share_groups", meaning: "task groups from the top down, '>'-separated: cgroup:/path (cpu controller) or autogroup:N; empty = root group", value: row { .string($0.groupPath.map(\.id).joined(separator: ">")) }),
+    .init(name: "runnable_pct", meaning: "part of the interval the thread was runnable (on CPU or queued), percent: its demand in the model (100 when it never blocked in the interval)", value: row { .double($0.runnablePercent, decimals: 2) }),
+    .init(name: "expected_share_pct", meaning: "CFS expected share among the competing set, percent of one CPU (weights, groups, affinity, demand)", value: row { .double($0.expectedPercent, decimals: 2) }),
+    .init(name: "share_decided_by", meaning: "what decided expected_share_pct: alone, nice, affinity, demand, or the group (cgroup:/path, autogroup:N) whose weight split it", value: row { .string($0.decidedBy.label) }),
+    .init(name: "measured_share_pct", meaning: "measured share: runtime over the runtime of the competing threads on its CPUs, scaled to their expected total; percent of one CPU", value: row { .double($0.measuredPercent, decimals: 2) }),
+    .init(name: "share_error_pp", meaning: "measured_share_pct - expected_share_pct, percentage points (negative: got less than promised)", value: row { .double($0.errorPP, decimals: 2) }),
+    .init(name: "expected_share_run_pct", meaning: "expected_share_pct averaged over the intervals the thread competed in since starve-dump started (interval-weighted)", value: row { .double($0.runExpectedPercent, decimals: 2) }),
+    .init(name: "measured_share_run_pct", meaning: "measured_share_pct averaged over the same intervals", value: row { .double($0.runMeasuredPercent, decimals: 2) }),
+    .init(name: "share_error_run_pp", meaning: "measured_share_run_pct - expected_share_run_pct, percentage points", value: row { .double($0.runErrorPP, decimals: 2) }),
+    .init(name: "share_jain_index", meaning: "Jain's fairness index of measured/expected over the competing set in the interval (1 = everyone got the same fraction of its entitlement); same on every row of a sample") { t, s in t == nil ? .none : .double(s.jainIndex, decimals: 4) },
+    .init(name: "share_max_abs_error_pp", meaning: "largest |share_error_pp| over the competing set in the interval, percentage points") { t, s in t == nil ? .none : .double(s.maxAbsErrorPP, decimals: 2) },
+    .init(name: "share_jain_index_run", meaning: "Jain's index over the run averages of the threads competing now") { t, s in t == nil ? .none : .double(s.runJainIndex, decimals: 4) },
+    .init(name: "share_max_abs_error_run_pp", meaning: "largest |share_error_run_pp| over the threads competing now, percentage points") { t, s in t == nil ? .none : .double(s.runMaxAbsErrorPP, decimals: 2) },
+    .init(name: "tickets", meaning: "lottery tickets (--tickets weight: the CFS weight; linear: 20 - nice; SCHED_IDLE: 3 / 1)", value: row { .uint($0.tickets) }),
+    .init(name: "lottery_draws", meaning: "lottery draws simulated in the thread's CPU component this sample (--simulate-draws; empty: none)", value: { t, s in t?.lottery == nil ? .none : .int(Int64(s.draws)) }),
+    .init(name: "lottery_wins", meaning: "draws the thread won this sample (seeded by --seed, the sample number and the component)", value: row { $0.lottery.map { .int(Int64($0.wins)) } ?? .none }),
+    .init(name: "lottery_win_pct", meaning: "lottery_wins / lottery_draws, percent", value: row { pct($0.lottery?.winPercent) }),
+    .init(name: "lottery_theory_pct", meaning: "tickets / tickets in the component, percent: the lottery's long-run promise (flat: groups are not ticket currencies)", value: row { pct($0.lottery?.theoreticalPercent) }),
+    .init(name: "lottery_win_run_pct", meaning: "lottery wins / draws over all samples so far, percent", value: row { pct($0.runLotteryWinPercent) }),
+    .init(name: "stride_share_pct", meaning: "share of lottery_draws quanta under stride scheduling with the same tickets (deterministic), percent", value: row { pct($0.strideSharePercent) }),
+]

@@ -9,11 +9,21 @@ public struct WorkerSpec: Sendable, Equatable {
     public var cpus: [Int]
     /// Put the worker in a session of its own (setsid), hence in its own autogroup.
     public var newSession: Bool
+    /// Scheduling policy (SCHED_OTHER, SCHED_BATCH or SCHED_IDLE).
+    public var policy: WorkerPolicy
+    /// Duty cycle: burn this much CPU time, then sleep `sleepMs`; nil = always busy.
+    public var dutyCycle: DutyCycle?
+    /// cgroup directory (v1 or v2) the worker is moved into; nil = stays in ours.
+    public var cgroup: String?
 
-    public init(nice: Int32 = 0, cpus: [Int] = [], newSession: Bool = false) {
+    public init(nice: Int32 = 0, cpus: [Int] = [], newSession: Bool = false, policy: WorkerPolicy = .other,
+                dutyCycle: DutyCycle? = nil, cgroup: String? = nil) {
         self.nice = nice
         self.cpus = cpus
         self.newSession = newSession
+        self.policy = policy
+        self.dutyCycle = dutyCycle
+        self.cgroup = cgroup
     }
 }
 
@@ -42,12 +52,14 @@ public func parseNiceList(_ text: String) throws -> [Int32] {
     }
 }
 
-/// Assigns nice levels and CPU sets to `count` workers round-robin.
-public func workerSpecs(count: Int, nice: [Int32], cpuSets: [[Int]], newSession: Bool) -> [WorkerSpec] {
+/// Assigns nice levels, CPU sets and cgroups to `count` workers round-robin.
+public func workerSpecs(count: Int, nice: [Int32], cpuSets: [[Int]], newSession: Bool,
+                        policy: WorkerPolicy = .other, dutyCycle: DutyCycle? = nil, cgroups: [String] = []) -> [WorkerSpec] {
     (0..<count).map { i in
         WorkerSpec(nice: nice.isEmpty ? 0 : nice[i % nice.count],
                    cpus: cpuSets.isEmpty ? [] : cpuSets[i % cpuSets.count],
-                   newSession: newSession)
+                   newSession: newSession, policy: policy, dutyCycle: dutyCycle,
+                   cgroup: cgroups.isEmpty ? nil : cgroups[i % cgroups.count])
     }
 }
 
@@ -78,18 +90,86 @@ public func runBusyWorker(_ spec: WorkerSpec, seconds: Double?) throws -> Never 
             throw StarveError("cannot pin worker to CPUs \(spec.cpus): \(String(cString: strerror(errno)))")
         }
     }
+    if spec.policy != .other {
+        var param = sched_param(sched_priority: 0)
+        guard sched_setscheduler(0, spec.policy.number, &param) == 0 else {
+            throw StarveError("cannot set policy \(spec.policy.rawValue): \(String(cString: strerror(errno)))")
+        }
+    }
     errno = 0
     if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, spec.nice) != 0 {
         throw StarveError("cannot set nice \(spec.nice): \(String(cString: strerror(errno)))\(spec.nice < 0 ? " (negative nice needs root)" : "")")
     }
     let deadline = seconds.map { monotonicNs() + UInt64($0 * 1e9) }
     var x: UInt64 = 0
+    var burstStart = threadCPUTimeNs()
     while true {
         for i in 0..<200_000 { x = x &* 6364136223846793005 &+ UInt64(truncatingIfNeeded: i) }
         if let deadline, monotonicNs() >= deadline { break }
+        if let duty = spec.dutyCycle, threadCPUTimeNs() - burstStart >= UInt64(duty.busyMs * 1e6) {
+            // Busy is CPU time, not wall time: under contention the burst stretches, so the
+            // worker still asks for busy / (busy + sleep) of a CPU when it runs alone.
+            var ts = timespec(tv_sec: Int(duty.sleepMs / 1000), tv_nsec: Int((duty.sleepMs.truncatingRemainder(dividingBy: 1000)) * 1e6))
+            var left = timespec()
+            while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
+            burstStart = threadCPUTimeNs()
+        }
     }
     if x == 42 { print("") }  // keep the loop from being optimised away
     exit(0)
+}
+
+/// A worker's scheduling policy.
+public enum WorkerPolicy: String, Sendable, CaseIterable {
+    case other, batch, idle
+
+    /// The policy number for sched_setscheduler(2) (SCHED_BATCH and SCHED_IDLE need
+    /// _GNU_SOURCE in glibc's headers, so the numbers are spelled out).
+    public var number: Int32 {
+        switch self {
+        case .other: return 0
+        case .batch: return 3
+        case .idle: return 5
+        }
+    }
+}
+
+/// Busy / sleep periods of a duty-cycle worker.
+public struct DutyCycle: Sendable, Equatable {
+    /// CPU time burnt per period, ms.
+    public var busyMs: Double
+    /// Sleep per period, ms.
+    public var sleepMs: Double
+
+    public init(busyMs: Double, sleepMs: Double) {
+        self.busyMs = busyMs
+        self.sleepMs = sleepMs
+    }
+
+    /// Fraction of a CPU the worker asks for when it runs alone.
+    public var demand: Double { busyMs + sleepMs > 0 ? busyMs / (busyMs + sleepMs) : 1 }
+}
+
+/// This thread's CPU time, ns (CLOCK_THREAD_CPUTIME_ID).
+func threadCPUTimeNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Moves process `pid` into the cgroup directory `dir` (v1 or v2) by writing `cgroup.procs`.
+public func moveToCgroup(pid: pid_t, dir: String) throws {
+    let path = dir.hasSuffix("/") ? dir + "cgroup.procs" : dir + "/cgroup.procs"
+    let fd = open(path, O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw StarveError("cannot open \(path): \(String(cString: strerror(errno))) (is \(dir) a cgroup directory?)") }
+    defer { close(fd) }
+    let text = "\(pid)\n"
+    let n = text.withCString { write(fd, $0, strlen($0)) }
+    guard n >= 0 else {
+        let e = errno
+        let hint = e == EBUSY ? " (cgroup v2: a cgroup with controllers enabled for its children cannot hold processes; use a leaf)" : ""
+        throw StarveError("cannot move pid \(pid) into \(dir): \(String(cString: strerror(e)))\(hint)")
+    }
 }
 
 /// A running worker process.
@@ -125,6 +205,9 @@ public final class WorkerPool {
         guard rc == 0 else { throw StarveError("cannot start worker: \(String(cString: strerror(rc)))") }
         let w = WorkerProcess(index: index, pid: pid, spec: spec)
         workers.append(w)
+        // Moved by us right after the spawn (not by the worker itself) so a failure is reported
+        // here; the worker spends at most microseconds in our cgroup.
+        if let dir = spec.cgroup { try moveToCgroup(pid: pid, dir: dir) }
         return w
     }
 

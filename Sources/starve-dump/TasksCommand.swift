@@ -40,17 +40,35 @@ extension StarveDump {
         @Flag(help: "Leave kernel threads out.")
         var noKernelThreads = false
 
+        @Flag(help: ArgumentHelp(
+            "Add fair-share analysis: CFS expected vs measured share of each competing thread (docs/experiments.md).",
+            discussion: "Competing: the selected threads that ran or waited in the interval. Reads /proc and cgroupfs for their affinity and groups."))
+        var share = false
+
+        @Option(help: "Simulate this many lottery draws (and stride quanta) per sample and CPU component; implies --share.")
+        var simulateDraws: Int = 0
+
+        @Option(help: "Lottery seed: the same seed and ticket lists give the same draws.")
+        var seed: UInt64 = 1
+
+        @Option(help: "How nice becomes lottery tickets: weight (the CFS weight) or linear (20 - nice); implies --share.")
+        var tickets: TicketMapping?
+
         func validate() throws {
             guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
             guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
             guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
             guard alpha > 0 && alpha <= 1 else { throw ValidationError("--alpha must be in (0, 1]") }
+            guard (0...100_000_000).contains(simulateDraws) else { throw ValidationError("--simulate-draws must be between 0 and 100000000") }
         }
 
         func run() throws {
             let signals = StopSignals()
             let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
-            let formatter = SampleFormatter()
+            let analyzeShares = share || simulateDraws > 0 || tickets != nil
+            let formatter = SampleFormatter(shareColumns: analyzeShares ? shareColumns : [])
+            var analyzer = ShareAnalyzer(settings: ShareAnalysisSettings(draws: simulateDraws, seed: seed, tickets: tickets ?? .weight))
+            let reader = analyzeShares ? SchedContextReader() : nil
             let csv = try output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
             let filter = TaskFilter(pids: Set(pid), tgids: Set(tgid), comm: comm, includeKernelThreads: !noKernelThreads)
 
@@ -68,13 +86,20 @@ extension StarveDump {
                 let context = SampleContext(sample: sample, timestamp: Date())
                 let intervals = tracker.advance(to: snapshot.tasks.filter(filter.matches), atNs: snapshot.atNs)
                 let ordered = busiest(intervals, top: 0)
+                var shares: ShareSample?
+                if let reader {
+                    // Only the competing threads cost /proc reads.
+                    reader.beginSample()
+                    let contexts = reader.contexts(of: intervals.filter(ShareAnalyzer.competes).map { ($0.task.pid, $0.task.tgid) })
+                    shares = analyzer.analyze(sample: sample, intervals: intervals, contexts: contexts, allCPUs: reader.allCPUs)
+                }
                 switch format {
                 case .table:
-                    writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tasks.count) + "\n")
-                case .csv: writeStdout(formatter.csvRows(context, ordered))
-                case .json: writeStdout(formatter.jsonLines(context, ordered))
+                    writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tasks.count, shares: shares) + "\n")
+                case .csv: writeStdout(formatter.csvRows(context, ordered, shares: shares))
+                case .json: writeStdout(formatter.jsonLines(context, ordered, shares: shares))
                 }
-                try csv?.append(formatter.csvRows(context, ordered))
+                try csv?.append(formatter.csvRows(context, ordered, shares: shares))
             }
         }
 
@@ -90,3 +115,5 @@ extension StarveDump {
         }
     }
 }
+
+extension TicketMapping: ExpressibleByArgument {}
