@@ -43,6 +43,11 @@ let package = Package(
             "StarveWorkload", "StarveCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Overhead benchmark helper (scripts/bench.sh): starve-dump's cost on synthetic maps, report.
+        .executableTarget(name: "starve-bench", dependencies: [
+            "StarveBPF", "StarveCore", "CStarve", "CLibbpf",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "CStarve"]),
     ],

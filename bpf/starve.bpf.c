@@ -88,11 +88,13 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* Who the task is: may change while it lives (exec, renice, cgroup move), so refreshed each time
- * it leaves a CPU. Plain loads through the trusted task pointer, no helper calls. */
+/* Who the task is: may change while it lives (exec, renice, cgroup move), so refreshed when it
+ * leaves a CPU and something it is made of has changed. Plain loads through the trusted task
+ * pointer, no helper calls. */
 static __always_inline void refresh_identity(struct starve_task *t, struct task_struct *p)
 {
-	__u64 dfl_id = p->cgroups->dfl_cgrp->kn->id;
+	struct css_set *cgroups = p->cgroups;
+	__u64 dfl_id = cgroups->dfl_cgrp->kn->id;
 
 	t->tgid = p->tgid;
 	__builtin_memcpy(t->comm, p->comm, STARVE_COMM_LEN);
@@ -104,6 +106,29 @@ static __always_inline void refresh_identity(struct starve_task *t, struct task_
 	t->dfl_cgroup_id = dfl_id;
 	t->cpu_cgroup_id = starve_cpu_cgroup_id(p, dfl_id);
 	t->flags = (p->flags & PF_KTHREAD) ? STARVE_TASK_KTHREAD : 0;
+	t->identity_tag = (__u32)(unsigned long)cgroups;
+}
+
+/* Whether anything refresh_identity reads can differ from what the entry holds: a cgroup move
+ * swaps the task's css_set (p->cgroups), renice and setscheduler change static_prio, prio and
+ * policy (and with them se.load.weight), exec and PR_SET_NAME change comm. Cheaper than the
+ * refresh: no pointer chase down to the cgroups' kernfs ids, no stores. */
+static __always_inline bool identity_changed(const struct starve_task *t, struct task_struct *p)
+{
+	__u64 comm[2], seen[2];
+
+	__builtin_memcpy(comm, p->comm, sizeof(comm));
+	__builtin_memcpy(seen, t->comm, sizeof(seen));
+	return t->identity_tag != (__u32)(unsigned long)p->cgroups ||
+	       t->static_prio != (__u32)p->static_prio || t->prio != (__u32)p->prio ||
+	       t->policy != p->policy || comm[0] != seen[0] || comm[1] != seen[1];
+}
+
+/* Out of line: identity changes are rare next to switches. */
+static __noinline void refresh_identity_slow(struct starve_task *t, struct task_struct *p)
+{
+	if (t && p)
+		refresh_identity(t, p);
 }
 
 /* First sight of a thread: out of line, it happens once per thread. An exiting thread is never
@@ -211,7 +236,8 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 				t->queued_at_ns = 0;
 				t->queued_cause = STARVE_WAIT_NONE;
 			}
-			refresh_identity(t, prev);
+			if (identity_changed(t, prev))
+				refresh_identity_slow(t, prev);
 		}
 	}
 

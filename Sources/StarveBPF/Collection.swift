@@ -13,7 +13,11 @@ extension TaskCounters {
             String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
         let hist = withUnsafeBytes(of: &r.wait_hist) { bytes in
-            bytes.bindMemory(to: UInt32.self).map { UInt64($0) }
+            let slots = bytes.bindMemory(to: UInt32.self)
+            return [UInt64](unsafeUninitializedCapacity: slots.count) { out, n in
+                for i in 0..<slots.count { out[i] = UInt64(slots[i]) }
+                n = slots.count
+            }
         }
         self.init(
             pid: raw.pid, tgid: raw.tgid, comm: comm, nice: raw.nice, staticPriority: raw.static_prio,
@@ -66,7 +70,7 @@ public final class PinnedCollection {
     /// time of the read (taken just before it; intervals are measured between such times).
     public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
         var out: [TaskCounters] = []
-        out.reserveCapacity(1024)
+        out.reserveCapacity(max(1024, min(tasks.maxEntries, 1 << 17)))
         let now = monotonicNs()
         try tasks.forEach(key: UInt32.self, value: starve_task.self) { _, raw in
             if raw.pid != 0 { out.append(TaskCounters(raw, at: now)) }

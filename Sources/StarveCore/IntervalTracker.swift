@@ -35,8 +35,13 @@ public struct TaskInterval: Sendable, Equatable {
 public struct IntervalTracker: Sendable {
     /// EMA smoothing factor in (0, 1]: weight of the newest interval.
     public let alpha: Double
-    private var previous: [UInt32: TaskCounters] = [:]
-    private var ema: [UInt32: Double] = [:]
+    // The previous snapshot as an array, each task's EMA at the same index, and where to find a
+    // pid in it: a flat pid -> index table while pids stay small (they are below pid_max, 2^22 at
+    // most on Linux), a dictionary otherwise. At 100k threads a dictionary of the counters
+    // themselves cost more than everything else in a sample.
+    private var previous: [TaskCounters] = []
+    private var previousEMA: [Double] = []
+    private var index = PidIndex()
     private var previousAtNs: UInt64?
 
     public init(alpha: Double) {
@@ -47,43 +52,87 @@ public struct IntervalTracker: Sendable {
     /// Records `snapshot` taken at `atNs` (CLOCK_MONOTONIC) and returns one interval per task, or
     /// an empty array for the first snapshot, which only sets the baseline.
     public mutating func advance(to snapshot: [TaskCounters], atNs: UInt64) -> [TaskInterval] {
-        defer { previousAtNs = atNs }
-        var next: [UInt32: TaskCounters] = [:]
-        next.reserveCapacity(snapshot.count)
-        for t in snapshot { next[t.pid] = t }
-        defer { previous = next }
-        guard let since = previousAtNs else { return [] }
-        let intervalNs = atNs &- since
-
-        var nextEMA: [UInt32: Double] = [:]
-        nextEMA.reserveCapacity(snapshot.count)
+        var nextEMA = [Double](repeating: 0, count: snapshot.count)
         var out: [TaskInterval] = []
-        out.reserveCapacity(snapshot.count)
-        for t in snapshot {
-            var base = previous[t.pid]
-            if let b = base, b.startTimeNs != t.startTimeNs { base = nil }
-            let zero = TaskCounters(pid: t.pid, tgid: t.tgid, comm: t.comm)
-            let b = base ?? zero
-            let runtimeDelta = t.runtimeNs &- b.runtimeNs
-            let ema = (base == nil ? nil : self.ema[t.pid]).map { alpha * Double(runtimeDelta) + (1 - alpha) * $0 }
-                ?? Double(runtimeDelta)
-            nextEMA[t.pid] = ema
-            out.append(TaskInterval(
-                task: t,
-                intervalNs: intervalNs,
-                runtimeDeltaNs: runtimeDelta,
-                runtimeEMANs: ema,
-                voluntarySwitches: t.voluntarySwitches &- b.voluntarySwitches,
-                involuntarySwitches: t.involuntarySwitches &- b.involuntarySwitches,
-                waitWakeupNs: t.waitAfterWakeup.totalNs &- b.waitAfterWakeup.totalNs,
-                waitPreemptNs: t.waitAfterPreemption.totalNs &- b.waitAfterPreemption.totalNs,
-                waitCount: t.waitCount &- b.waitCount,
-                migrations: t.migrations &- b.migrations,
-                waitHistogram: t.waitHistogram.delta(since: b.waitHistogram)
-            ))
+        if let since = previousAtNs {
+            let intervalNs = atNs &- since
+            out.reserveCapacity(snapshot.count)
+            previous.withUnsafeBufferPointer { prev in
+                previousEMA.withUnsafeBufferPointer { prevEMA in
+                    for (i, t) in snapshot.enumerated() {
+                        var j = index.find(t.pid)
+                        if j >= 0 && (j >= prev.count || prev[j].pid != t.pid || prev[j].startTimeNs != t.startTimeNs) { j = -1 }
+                        // A task seen for the first time (or a reused pid) counts from zero.
+                        let zero = j < 0 ? TaskCounters(pid: t.pid, tgid: t.tgid, comm: t.comm) : nil
+                        let interval = withBase(j >= 0 ? prev[j] : zero!) { b in
+                            let runtimeDelta = t.runtimeNs &- b.runtimeNs
+                            // The first interval of a task seeds its EMA (NaN: no EMA yet).
+                            let before = j >= 0 ? prevEMA[j] : .nan
+                            let ema = before.isNaN ? Double(runtimeDelta) : alpha * Double(runtimeDelta) + (1 - alpha) * before
+                            nextEMA[i] = ema
+                            return TaskInterval(
+                                task: t,
+                                intervalNs: intervalNs,
+                                runtimeDeltaNs: runtimeDelta,
+                                runtimeEMANs: ema,
+                                voluntarySwitches: t.voluntarySwitches &- b.voluntarySwitches,
+                                involuntarySwitches: t.involuntarySwitches &- b.involuntarySwitches,
+                                waitWakeupNs: t.waitAfterWakeup.totalNs &- b.waitAfterWakeup.totalNs,
+                                waitPreemptNs: t.waitAfterPreemption.totalNs &- b.waitAfterPreemption.totalNs,
+                                waitCount: t.waitCount &- b.waitCount,
+                                migrations: t.migrations &- b.migrations,
+                                waitHistogram: t.waitHistogram.delta(since: b.waitHistogram)
+                            )
+                        }
+                        out.append(interval)
+                    }
+                }
+            }
+        } else {
+            nextEMA = [Double](repeating: .nan, count: snapshot.count)
         }
-        ema = nextEMA
+        index.replace(previous, with: snapshot)
+        previous = snapshot
+        previousEMA = nextEMA
+        previousAtNs = atNs
         return out
+    }
+}
+
+/// Borrows `base` for `body` (no copy of its histogram or name).
+@inline(__always)
+private func withBase<R>(_ base: borrowing TaskCounters, _ body: (borrowing TaskCounters) -> R) -> R { body(base) }
+
+/// Where each pid sits in the previous snapshot.
+private struct PidIndex: Sendable {
+    /// Flat table: slot[pid] = index + 1 (0: absent). Used while every pid is below `flatLimit`.
+    private var slot: [Int32] = []
+    private var dictionary: [UInt32: Int32]? = nil
+    private static let flatLimit: UInt32 = 1 << 23
+
+    /// Index of `pid` in the previous snapshot, or -1.
+    func find(_ pid: UInt32) -> Int {
+        if let dictionary { return dictionary[pid].map(Int.init) ?? -1 }
+        return Int(pid) < slot.count ? Int(slot[Int(pid)]) - 1 : -1
+    }
+
+    /// Forgets `old` and indexes `new`.
+    mutating func replace(_ old: [TaskCounters], with new: [TaskCounters]) {
+        let maxPid = new.reduce(0) { max($0, $1.pid) }
+        if maxPid >= Self.flatLimit {
+            var d = [UInt32: Int32](minimumCapacity: new.count)
+            for (i, t) in new.enumerated() { d[t.pid] = Int32(i) }
+            dictionary = d
+            slot = []
+            return
+        }
+        if dictionary != nil {
+            dictionary = nil
+        } else {
+            slot.withUnsafeMutableBufferPointer { s in for t in old where Int(t.pid) < s.count { s[Int(t.pid)] = 0 } }
+        }
+        if slot.count <= Int(maxPid) { slot += [Int32](repeating: 0, count: Int(maxPid) + 1 - slot.count) }
+        slot.withUnsafeMutableBufferPointer { s in for (i, t) in new.enumerated() { s[Int(t.pid)] = Int32(i + 1) } }
     }
 }
 
@@ -114,10 +163,16 @@ public struct TaskFilter: Sendable, Equatable {
 
 /// The `top` busiest tasks of an interval: most on-CPU time first, then most wait, then pid.
 public func busiest(_ intervals: [TaskInterval], top: Int) -> [TaskInterval] {
-    let sorted = intervals.sorted {
-        if $0.runtimeDeltaNs != $1.runtimeDeltaNs { return $0.runtimeDeltaNs > $1.runtimeDeltaNs }
-        if $0.waitNs != $1.waitNs { return $0.waitNs > $1.waitNs }
-        return $0.task.pid < $1.task.pid
+    // Sort small keys, not the intervals themselves (each holds the counters and a histogram).
+    struct Key { var runtime: UInt64; var wait: UInt64; var pid: UInt32; var index: Int32 }
+    var keys = intervals.enumerated().map {
+        Key(runtime: $1.runtimeDeltaNs, wait: $1.waitNs, pid: $1.task.pid, index: Int32($0))
     }
-    return top > 0 ? Array(sorted.prefix(top)) : sorted
+    keys.sort {
+        if $0.runtime != $1.runtime { return $0.runtime > $1.runtime }
+        if $0.wait != $1.wait { return $0.wait > $1.wait }
+        return $0.pid < $1.pid
+    }
+    let n = top > 0 ? min(top, keys.count) : keys.count
+    return keys[..<n].map { intervals[Int($0.index)] }
 }

@@ -34,12 +34,24 @@ public struct LogHistogram: Sendable, Equatable {
         ns < 2 ? 0 : min(63 - ns.leadingZeroBitCount, slotCount - 1)
     }
 
+    /// All-zero counts, shared by every empty delta (most threads wait for nothing in a sample).
+    private static let zeroCounts = [UInt64](repeating: 0, count: slotCount)
+
     /// Counts added since `older` (modulo the counter width).
     public func delta(since older: LogHistogram) -> LogHistogram {
         let mask = counterWidth.mask
-        var d = [UInt64](repeating: 0, count: counts.count)
-        for i in 0..<min(counts.count, older.counts.count) {
-            d[i] = (counts[i] &- older.counts[i]) & mask
+        let n = counts.count, common = min(n, older.counts.count)
+        if n == Self.slotCount && common == n && counts == older.counts {
+            return LogHistogram(counts: Self.zeroCounts, counterWidth: counterWidth)
+        }
+        let d = [UInt64](unsafeUninitializedCapacity: n) { out, initialized in
+            counts.withUnsafeBufferPointer { now in
+                older.counts.withUnsafeBufferPointer { before in
+                    for i in 0..<common { out[i] = (now[i] &- before[i]) & mask }
+                }
+            }
+            for i in common..<n { out[i] = 0 }
+            initialized = n
         }
         return LogHistogram(counts: d, counterWidth: counterWidth)
     }

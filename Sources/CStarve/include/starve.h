@@ -73,7 +73,7 @@ struct starve_task {
 	__u64 queued_at_ns;  /* when the current wait began; 0 when not waiting */
 	__u64 oncpu_at_ns;   /* when it last got a CPU; 0 when not running (or unknown) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the current wait */
-	__u32 _pad;
+	__u32 identity_tag;  /* low bits of the task's css_set pointer at the last identity refresh */
 	__u64 runtime_base_ns; /* se.sum_exec_runtime when first seen */
 };
 
