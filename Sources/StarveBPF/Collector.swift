@@ -177,7 +177,7 @@ public enum BPFObjectLocator {
             return env
         }
         var candidates: [String] = []
-        let exeDir = Bpffs.parent(of: executablePath())
+        let exeDir = Bpffs.parent(of: currentExecutable())
         candidates.append(exeDir + "/" + fileName)
         candidates.append(Bpffs.parent(of: exeDir) + "/share/starve/" + fileName)
         var dir = exeDir
@@ -187,11 +187,5 @@ public enum BPFObjectLocator {
         }
         if let found = candidates.first(where: { access($0, R_OK) == 0 }) { return found }
         throw StarveError("BPF object \(fileName) not found next to the executable or in bpf/build/: run `scripts/run.sh build`, or pass --object FILE")
-    }
-
-    static func executablePath() -> String {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 }

@@ -33,7 +33,7 @@ public struct WorkerSpec: Sendable, Equatable {
 public func parseCPUSets(_ text: String) throws -> [[Int]] {
     let online = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
     return try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
-        let parts = item.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = item.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmed()) }
         guard (1...2).contains(parts.count), let lo = parts.first!, let hi = parts.last!, lo >= 0, lo <= hi else {
             throw StarveError("bad CPU list item '\(item)': use N or A-B, separated by commas (e.g. 1 or 0-1 or 0,1)")
         }
@@ -45,7 +45,7 @@ public func parseCPUSets(_ text: String) throws -> [[Int]] {
 /// Parses `--nice` lists: integers -20...19 separated by commas.
 public func parseNiceList(_ text: String) throws -> [Int32] {
     try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
-        guard let n = Int32(item.trimmingCharacters(in: .whitespaces)), (-20...19).contains(n) else {
+        guard let n = Int32(item.trimmed()), (-20...19).contains(n) else {
             throw StarveError("bad nice level '\(item)': use integers from -20 to 19, separated by commas")
         }
         return n
@@ -63,20 +63,15 @@ public func workerSpecs(count: Int, nice: [Int32], cpuSets: [[Int]], newSession:
     }
 }
 
-extension String {
-    fileprivate func trimmingCharacters(in _: CharacterSet) -> String {
-        var s = Substring(self)
+extension Substring {
+    /// Without leading and trailing spaces (list items like "0, 5").
+    fileprivate func trimmed() -> Substring {
+        var s = self
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
-        return String(s)
+        return s
     }
 }
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: CharacterSet) -> String { String(self).trimmingCharacters(in: set) }
-}
-
-fileprivate enum CharacterSet { case whitespaces }
 
 /// Inside a worker process: applies nice and affinity to itself, then spins until `seconds`
 /// pass (forever when nil) or its parent dies.
@@ -222,11 +217,4 @@ public final class WorkerPool {
     }
 
     deinit { stopAll() }
-}
-
-/// Path of the running executable (/proc/self/exe).
-public func currentExecutable() -> String {
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
 }
