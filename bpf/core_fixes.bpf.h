@@ -38,4 +38,107 @@ static __always_inline __u64 starve_cpu_cgroup_id(struct task_struct *p, __u64 d
 	return dfl_id;
 }
 
+/* CFS bandwidth throttling of a task being switched out.
+ * 6.18 throttles tasks one by one on their way back to user space (the "task based throttle"
+ * series by Aaron Lu and Valentin Schneider): task_struct::throttled.
+ * Before, a throttled cfs_rq was dequeued whole (throttle_cfs_rq) and its throttle_count,
+ * which also counts throttled ancestors, said so. Neither exists without CONFIG_CFS_BANDWIDTH. */
+struct task_struct___throttle {
+	bool throttled;
+} __attribute__((preserve_access_index));
+
+struct cfs_rq___throttle {
+	int throttle_count;
+} __attribute__((preserve_access_index));
+
+struct sched_entity___group {
+	struct cfs_rq___throttle *cfs_rq;
+} __attribute__((preserve_access_index));
+
+struct task_struct___group {
+	struct sched_entity___group se;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool starve_task_throttled(void *task)
+{
+	struct task_struct___throttle *t = task;
+	struct task_struct___group *g = task;
+
+	if (bpf_core_field_exists(t->throttled))
+		return t->throttled;
+	if (bpf_core_field_exists(g->se.cfs_rq) &&
+	    bpf_core_field_exists(struct cfs_rq___throttle, throttle_count)) {
+		struct cfs_rq___throttle *cfs_rq = g->se.cfs_rq;
+
+		return cfs_rq && cfs_rq->throttle_count > 0;
+	}
+	return false;
+}
+
+/* The kernel's own run-queue bracket (CONFIG_SCHED_INFO): last_queued is set at enqueue (and at
+ * a runnable switch-out) and cleared at switch-in, after sched_switch fires. */
+struct sched_info___si {
+	unsigned long long last_queued;
+	unsigned long long last_arrival;
+} __attribute__((preserve_access_index));
+
+struct task_struct___si {
+	struct sched_info___si sched_info;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool starve_have_sched_info(void)
+{
+	return bpf_core_field_exists(struct task_struct___si, sched_info);
+}
+
+static __always_inline __u64 starve_last_queued(void *task)
+{
+	struct task_struct___si *t = task;
+
+	return bpf_core_field_exists(t->sched_info) ? t->sched_info.last_queued : 0;
+}
+
+static __always_inline __u64 starve_last_arrival(void *task)
+{
+	struct task_struct___si *t = task;
+
+	return bpf_core_field_exists(t->sched_info) ? t->sched_info.last_arrival : 0;
+}
+
+/* A task's run queue, for its clock: through its CFS run queue (CONFIG_FAIR_GROUP_SCHED), since
+ * the per-CPU `runqueues` symbol is not resolvable as a ksym without CONFIG_KALLSYMS_ALL.
+ * Every task, of any class, has se.cfs_rq set to its CPU's (set_task_rq). */
+struct rq___clock {
+	unsigned long long clock;
+} __attribute__((preserve_access_index));
+
+struct cfs_rq___rq {
+	struct rq___clock *rq;
+} __attribute__((preserve_access_index));
+
+struct sched_entity___rq {
+	struct cfs_rq___rq *cfs_rq;
+} __attribute__((preserve_access_index));
+
+struct task_struct___rq {
+	struct sched_entity___rq se;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool starve_have_task_rq(void)
+{
+	return bpf_core_field_exists(struct sched_entity___rq, cfs_rq) &&
+	       bpf_core_field_exists(struct cfs_rq___rq, rq);
+}
+
+static __always_inline __u64 starve_rq_clock(void *task)
+{
+	struct task_struct___rq *t = task;
+	struct cfs_rq___rq *cfs_rq;
+
+	if (!starve_have_task_rq())
+		return 0;
+	cfs_rq = t->se.cfs_rq;
+	return cfs_rq && cfs_rq->rq ? cfs_rq->rq->clock : 0;
+}
+
 #endif

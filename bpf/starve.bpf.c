@@ -2,9 +2,15 @@
 /* starve.bpf.c - per-thread scheduler accounting on scheduler tracepoints.
  *
  * Every sched_switch books the previous task's on-CPU time (the kernel's own sum_exec_runtime),
- * notes when the next task got its CPU, and closes the next task's run-queue wait. A wait opens on sched_wakeup / sched_wakeup_new (cause:
- * wakeup) or when a task is switched out while still runnable (cause: preemption). This is the
- * same bracket the kernel's sched_info uses for /proc/<pid>/schedstat, which the tests hold us to.
+ * notes who took the CPU from it if it was still runnable, and closes the next task's run-queue
+ * wait. Waits come from the kernel's own sched_info bracket (task->sched_info.last_queued, what
+ * /proc/<pid>/schedstat sums, which the tests hold us to), or on kernels without it from our own
+ * bracket opened at sched_wakeup / sched_wakeup_new and at a runnable switch-out.
+ *
+ * Rare things become events on the `events` ring buffer: waits over the starvation threshold,
+ * priority inversions (sched_waking: a task blocked long, woken by a less important task that
+ * was itself kept off the CPU), priority-inheritance boosts (sched_pi_setprio) and migration
+ * storms (sched_migrate_task). Every event that is not written is counted in `stats`.
  *
  * Hot path rules: one hash lookup per task per event, per-CPU counters (no atomics), no helper
  * call that a direct load of a trusted task pointer can replace, rare paths out of line.
@@ -19,8 +25,26 @@
 #define TASK_RUNNING 0
 #define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
+#define NSEC_PER_SEC 1000000000ULL
+#define E2BIG 7
+/* Waits at least this long are remembered per task (`long_waits`) for inversion checks. */
+#define LONG_WAIT_NS 1000000ULL
+#define LONG_WAIT_SLOTS 4
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Load-time settings: starve-load writes them before load (starve.h documents each field). */
+const volatile struct starve_settings settings SEC(".rodata.settings") = {
+	.threshold_ns = { 100000000ULL, 500000000ULL, 1000000000ULL },
+	.inversion_min_ns = 50000000ULL,
+	.storm_window_ns = NSEC_PER_SEC,
+	.storm_migrations = 200,
+	.rate_limit = 20,
+	.sample_one_in = 1,
+	.pid_filter = 0,
+	.wait_source = STARVE_WAIT_SOURCE_SCHED_INFO,
+	.events = 1,
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -51,6 +75,70 @@ struct {
 	__type(value, struct starve_config);
 } starve_config SEC(".maps");
 
+/* Victim x preemptor (cgroup, process) matrix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STARVE_DEFAULT_MAX_PAIRS);
+	__type(key, struct starve_pair_key);
+	__type(value, struct starve_pair);
+} preempt_pairs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STARVE_DEFAULT_EVENTS_BYTES); /* starve-load --events-size */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 8192);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct starve_stack));
+} stacks SEC(".maps");
+
+/* pids and tgids events are limited to (starve-load --event-pid). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} event_pids SEC(".maps");
+
+/* BPF-side only (no reader): the event budget of one cgroup on one CPU in the current second. */
+struct rate_window {
+	__u64 start_ns;
+	__u64 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct rate_window);
+} event_budget SEC(".maps");
+
+/* BPF-side only: each task's last few long run-queue waits (>= LONG_WAIT_NS), so that a wakeup
+ * can tell whether the waker spent a blocked task's time waiting for a CPU itself. Written only
+ * when a long wait ends, read only when a long-blocked task is woken. */
+struct long_wait {
+	__u64 end_ns;   /* CLOCK_MONOTONIC */
+	__u64 len_ns;
+	__u32 preemptor_pid;
+	__u32 _pad;
+};
+
+struct long_waits {
+	struct long_wait slot[LONG_WAIT_SLOTS];
+	__u32 next;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct long_waits);
+} long_waits SEC(".maps");
+
 /* The task each CPU last switched to: a sched_switch whose prev is someone else means an event
  * never reached us (seen on 6.18 for some threads), and the stale task's stretch must be closed. */
 struct cpu_current {
@@ -74,6 +162,12 @@ static __always_inline struct starve_stats *cpu_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
+static __always_inline bool use_sched_info(void)
+{
+	return settings.wait_source == STARVE_WAIT_SOURCE_SCHED_INFO && starve_have_sched_info() &&
+	       starve_have_task_rq();
+}
+
 /* floor(log2(v)) without loops (v == 0 gives 0). */
 static __always_inline __u32 log2_u64(__u64 v)
 {
@@ -86,6 +180,11 @@ static __always_inline __u32 log2_u64(__u64 v)
 	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
 	r |= (v >> 1);
 	return r;
+}
+
+static __always_inline __u64 task_cgroup_id(struct task_struct *p)
+{
+	return starve_cpu_cgroup_id(p, p->cgroups->dfl_cgrp->kn->id);
 }
 
 /* Who the task is: may change while it lives (exec, renice, cgroup move), so refreshed when it
@@ -166,10 +265,226 @@ static __always_inline struct starve_task *task_entry(struct task_struct *p, __u
 	return t ? t : task_create(p, pid);
 }
 
-static __always_inline void close_wait(struct starve_task *t, __u64 now)
+/* ---- events: rare, all out of line ---- */
+
+/* Whether an event about (pid, tgid) in `cgroup_id` may go out: the PID filter, sampling, then
+ * the per-cgroup per-CPU budget. Every refusal is counted. */
+static __noinline bool event_allowed(__u64 cgroup_id, __u32 pid, __u32 tgid)
 {
-	__u64 delta = now - t->queued_at_ns;
-	struct starve_wait *w = t->queued_cause == STARVE_WAIT_PREEMPT ? &t->wait_preempt : &t->wait_wakeup;
+	struct starve_stats *st = cpu_stats();
+	struct rate_window *w;
+	__u64 now;
+
+	if (!st || !settings.events)
+		return false;
+	if (settings.pid_filter && !bpf_map_lookup_elem(&event_pids, &pid) &&
+	    !bpf_map_lookup_elem(&event_pids, &tgid)) {
+		st->events_filtered++;
+		return false;
+	}
+	if (settings.sample_one_in > 1 && bpf_get_prandom_u32() % settings.sample_one_in) {
+		st->events_sampled_out++;
+		return false;
+	}
+	if (!settings.rate_limit)
+		return true;
+	now = bpf_ktime_get_ns();
+	w = bpf_map_lookup_elem(&event_budget, &cgroup_id);
+	if (!w) {
+		struct rate_window fresh = { .start_ns = now, .count = 0 };
+
+		bpf_map_update_elem(&event_budget, &cgroup_id, &fresh, BPF_ANY);
+		w = bpf_map_lookup_elem(&event_budget, &cgroup_id);
+		if (!w)
+			return true;
+	}
+	if (now - w->start_ns >= NSEC_PER_SEC) {
+		w->start_ns = now;
+		w->count = 0;
+	}
+	if (w->count >= settings.rate_limit) {
+		st->events_rate_limited++;
+		return false;
+	}
+	w->count++;
+	return true;
+}
+
+static __noinline struct starve_event *event_reserve(__u32 kind)
+{
+	struct starve_stats *st = cpu_stats();
+	struct starve_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		if (st)
+			st->events_ringbuf_full++;
+		return NULL;
+	}
+	e->kind = kind;
+	e->cpu = bpf_get_smp_processor_id();
+	e->time_ns = bpf_ktime_get_ns();
+	e->duration_ns = 0;
+	e->value = 0;
+	e->severity = 0;
+	e->flags = 0;
+	e->task_kstack_len = 0;
+	e->_pad = 0;
+	__builtin_memset(&e->task, 0, sizeof(e->task));
+	__builtin_memset(&e->other, 0, sizeof(e->other));
+	__builtin_memset(&e->third, 0, sizeof(e->third));
+	return e;
+}
+
+static __always_inline void event_task_from(struct starve_event_task *e, struct task_struct *p)
+{
+	e->pid = p->pid;
+	e->tgid = p->tgid;
+	__builtin_memcpy(e->comm, p->comm, STARVE_COMM_LEN);
+	e->cgroup_id = task_cgroup_id(p);
+	e->prio = p->prio;
+	e->nice = (__s32)p->static_prio - 120;
+	e->policy = p->policy;
+	e->flags = (p->flags & PF_KTHREAD) ? STARVE_TASK_KTHREAD : 0;
+}
+
+/* A task known only by pid: what its entry last said. */
+static __always_inline void event_task_from_entry(struct starve_event_task *e, __u32 pid)
+{
+	struct starve_task *t;
+
+	if (!pid)
+		return;
+	e->pid = pid;
+	t = bpf_map_lookup_elem(&tasks, &pid);
+	if (!t)
+		return;
+	e->tgid = t->tgid;
+	__builtin_memcpy(e->comm, t->comm, STARVE_COMM_LEN);
+	e->cgroup_id = t->cpu_cgroup_id;
+	e->prio = t->prio;
+	e->nice = t->nice;
+	e->policy = t->policy;
+	e->flags = t->flags;
+}
+
+/* The current task's stacks into `stacks`, and `p`'s kernel stack into the event. */
+static __always_inline void event_stacks(void *ctx, struct starve_event *e, struct task_struct *p)
+{
+	struct starve_stats *st = cpu_stats();
+	long n;
+
+	e->kstack_id = bpf_get_stackid(ctx, &stacks, 0);
+	e->ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (e->kstack_id < 0 && st)
+		st->stack_failures++;
+	if (p) {
+		n = bpf_get_task_stack(p, e->task_kstack, sizeof(e->task_kstack), 0);
+		if (n > 0)
+			e->task_kstack_len = n / sizeof(__u64);
+		else if (st)
+			st->stack_failures++;
+	}
+}
+
+/* At switch-in of `next` after a wait of `delta` ns over the threshold; `prev` held the CPU. */
+static __noinline void emit_starvation(void *ctx, struct task_struct *prev, struct task_struct *next,
+				       struct starve_task *t, __u64 delta)
+{
+	struct starve_stats *st = cpu_stats();
+	struct starve_event *e;
+	__u32 cause;
+
+	if (!t || !next || !prev)
+		return;
+	cause = t->queued_cause;
+	if (st)
+		st->starvations++;
+	if (!event_allowed(t->cpu_cgroup_id, t->pid, t->tgid))
+		return;
+	e = event_reserve(STARVE_EVENT_STARVATION);
+	if (!e)
+		return;
+	e->duration_ns = delta;
+	e->severity = delta >= settings.threshold_ns[2] ? STARVE_SEVERITY_CRITICAL :
+		      delta >= settings.threshold_ns[1] ? STARVE_SEVERITY_SEVERE : STARVE_SEVERITY_STARVED;
+	if (cause == STARVE_WAIT_THROTTLED)
+		e->flags |= STARVE_EVENT_THROTTLED | STARVE_EVENT_PREEMPTED;
+	else if (cause == STARVE_WAIT_PREEMPT)
+		e->flags |= STARVE_EVENT_PREEMPTED;
+	event_task_from(&e->task, next);
+	if (prev->pid)
+		event_task_from(&e->other, prev);
+	if (cause != STARVE_WAIT_WAKEUP)
+		event_task_from_entry(&e->third, t->preemptor_pid); /* who took the CPU at the start */
+	event_stacks(ctx, e, next);
+	bpf_ringbuf_submit(e, 0);
+	if (st)
+		st->events_emitted++;
+}
+
+/* A preemption wait ended: book it in the victim x preemptor matrix. */
+static __noinline void account_pair(struct starve_task *t, __u64 delta)
+{
+	struct starve_pair_key key = {};
+	struct starve_pair *pair;
+
+	if (!t)
+		return;
+	key.victim_cgroup_id = t->cpu_cgroup_id;
+	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
+	key.victim_tgid = t->tgid;
+	key.preemptor_tgid = t->preemptor_tgid;
+	pair = bpf_map_lookup_elem(&preempt_pairs, &key);
+	if (!pair) {
+		struct starve_pair fresh = {};
+
+		if (bpf_map_update_elem(&preempt_pairs, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
+			struct starve_stats *st = cpu_stats();
+
+			if (st)
+				st->pairs_map_full++;
+			return;
+		}
+		pair = bpf_map_lookup_elem(&preempt_pairs, &key);
+		if (!pair)
+			return;
+	}
+	pair->count++;
+	pair->wait_ns += delta;
+	if (delta > pair->max_ns)
+		pair->max_ns = delta;
+}
+
+/* A long wait ended: remember it for inversion checks. */
+static __noinline void remember_long_wait(struct starve_task *t, __u64 now, __u64 delta)
+{
+	struct long_waits *lw, fresh = {};
+	__u32 pid, i;
+
+	if (!t)
+		return;
+	pid = t->pid;
+	lw = bpf_map_lookup_elem(&long_waits, &pid);
+	if (!lw) {
+		bpf_map_update_elem(&long_waits, &pid, &fresh, BPF_ANY);
+		lw = bpf_map_lookup_elem(&long_waits, &pid);
+		if (!lw)
+			return;
+	}
+	i = lw->next % LONG_WAIT_SLOTS;
+	lw->slot[i].end_ns = now;
+	lw->slot[i].len_ns = delta;
+	lw->slot[i].preemptor_pid = t->preemptor_pid;
+	lw->next = i + 1;
+}
+
+/* `t` (switching in on this CPU) waited `delta` ns; `prev` held the CPU until now. */
+static __always_inline void close_wait(void *ctx, struct task_struct *prev, struct task_struct *next,
+				       struct starve_task *t, struct starve_task *pt, __u64 delta, __u64 now)
+{
+	__u32 cause = t->queued_cause == STARVE_WAIT_NONE ? STARVE_WAIT_WAKEUP : t->queued_cause;
+	struct starve_wait *w = cause == STARVE_WAIT_PREEMPT ? &t->wait_preempt :
+				cause == STARVE_WAIT_THROTTLED ? &t->wait_throttled : &t->wait_wakeup;
 	__u32 slot = log2_u64(delta), zero = 0;
 	struct starve_hist *h;
 
@@ -180,8 +495,6 @@ static __always_inline void close_wait(struct starve_task *t, __u64 now)
 	if (delta > w->max_ns)
 		w->max_ns = delta;
 	t->wait_hist[slot]++;
-	t->queued_at_ns = 0;
-	t->queued_cause = STARVE_WAIT_NONE;
 
 	h = bpf_map_lookup_elem(&run_hist, &zero);
 	if (h) {
@@ -189,6 +502,26 @@ static __always_inline void close_wait(struct starve_task *t, __u64 now)
 		h->count++;
 		h->total_ns += delta;
 	}
+	/* Who made it wait: for a preemption, who took the CPU then (booked at switch-out); for a
+	 * wakeup, the task that held the CPU until now, once the wait is long enough to matter
+	 * (pairing every microsecond wakeup would cost a hash update per switch). */
+	if (cause != STARVE_WAIT_WAKEUP) {
+		account_pair(t, delta);
+	} else if (delta >= LONG_WAIT_NS) {
+		t->preemptor_pid = prev->pid;
+		t->preemptor_tgid = pt ? pt->tgid : 0;
+		t->preemptor_cgroup_id = pt ? pt->cpu_cgroup_id : 0;
+		account_pair(t, delta);
+	}
+	if (delta >= LONG_WAIT_NS || delta >= settings.threshold_ns[0]) {
+		t->queued_cause = cause; /* the out-of-line callees read it there */
+		if (delta >= LONG_WAIT_NS)
+			remember_long_wait(t, now, delta);
+		if (delta >= settings.threshold_ns[0])
+			emit_starvation(ctx, prev, next, t, delta);
+	}
+	t->queued_at_ns = 0;
+	t->queued_cause = STARVE_WAIT_NONE;
 }
 
 /* Out of line: rare. The stretch's end is unknown, so it is not counted, only the gap. */
@@ -203,6 +536,30 @@ static __noinline void close_missed_stretch(__u32 pid, struct starve_stats *st)
 	}
 }
 
+/* `prev` leaves its CPU still runnable: count who took it. */
+static __always_inline void book_preemption(struct starve_task *pt, struct starve_task *nt,
+					    __u32 next_pid, bool throttled)
+{
+	__u64 cg = nt ? nt->cpu_cgroup_id : 0;
+
+	if (!next_pid) {
+		/* the idle task: the CPU went idle with prev runnable (it is being moved away) */
+	} else if (throttled) {
+		/* its own quota took the CPU, not the next task */
+	} else if (!nt || (nt->flags & STARVE_TASK_KTHREAD) || cg <= STARVE_ROOT_CGROUP_ID) {
+		pt->preempted_system++;
+	} else if (cg == pt->cpu_cgroup_id) {
+		pt->preempted_same++;
+	} else {
+		pt->preempted_other++;
+	}
+	pt->preemptor_pid = next_pid;
+	pt->preemptor_tgid = nt ? nt->tgid : 0;
+	pt->preemptor_cgroup_id = cg;
+	if (nt)
+		nt->preemptions_caused++;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -210,7 +567,7 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 	struct starve_stats *st = cpu_stats();
 	__u32 prev_pid = prev->pid, next_pid = next->pid, zero = 0;
 	struct cpu_current *cur = bpf_map_lookup_elem(&cpu_current, &zero);
-	struct starve_task *t;
+	struct starve_task *pt = NULL, *nt = NULL;
 
 	if (st)
 		st->switches++;
@@ -219,54 +576,159 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 			close_missed_stretch(cur->pid, st);
 		cur->pid = next_pid;
 	}
+	/* pid 0: the idle tasks, one per CPU, never tracked */
+	if (next_pid)
+		nt = task_entry(next, next_pid);
 
-	if (prev_pid) { /* pid 0: the idle tasks, one per CPU, never tracked */
-		t = task_entry(prev, prev_pid);
-		if (t) {
+	if (prev_pid) {
+		pt = task_entry(prev, prev_pid);
+		if (pt) {
 			/* The kernel has brought sum_exec_runtime up to date (update_curr) by now. */
-			t->runtime_ns = prev->se.sum_exec_runtime - t->runtime_base_ns;
-			t->oncpu_at_ns = 0;
+			pt->runtime_ns = prev->se.sum_exec_runtime - pt->runtime_base_ns;
+			pt->oncpu_at_ns = 0;
 			/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. */
 			if (preempt || starve_task_state(prev) == TASK_RUNNING) {
-				t->involuntary_switches++;
-				t->queued_at_ns = now;
-				t->queued_cause = STARVE_WAIT_PREEMPT;
+				bool throttled = starve_task_throttled(prev);
+
+				pt->involuntary_switches++;
+				pt->queued_at_ns = now;
+				pt->queued_cause = throttled ? STARVE_WAIT_THROTTLED : STARVE_WAIT_PREEMPT;
+				if (throttled && st)
+					st->throttled_switches++;
+				book_preemption(pt, nt, next_pid, throttled);
 			} else {
-				t->voluntary_switches++;
-				t->queued_at_ns = 0;
-				t->queued_cause = STARVE_WAIT_NONE;
+				pt->voluntary_switches++;
+				pt->queued_at_ns = 0;
+				pt->queued_cause = STARVE_WAIT_NONE;
+				pt->blocked_at_ns = now;
 			}
-			if (identity_changed(t, prev))
-				refresh_identity_slow(t, prev);
+			if (identity_changed(pt, prev))
+				refresh_identity_slow(pt, prev);
 		}
 	}
 
-	if (next_pid) {
-		t = bpf_map_lookup_elem(&tasks, &next_pid);
-		if (t) {
-			if (t->queued_at_ns)
-				close_wait(t, now);
+	if (nt) {
+		if (use_sched_info()) {
+			/* The clock sched_info_arrive will close the bracket with: this run queue's,
+			 * updated at the top of __schedule. */
+			__u64 queued = starve_last_queued(next), clock = starve_rq_clock(next);
+
+			if (queued && clock >= queued)
+				close_wait(ctx, prev, next, nt, pt, clock - queued, now);
 			else if (st)
 				st->missed_wakeups++;
-		} else {
-			t = task_create(next, next_pid); /* first sight: no wait start known */
+		} else if (nt->queued_at_ns) {
+			close_wait(ctx, prev, next, nt, pt, now - nt->queued_at_ns, now);
+		} else if (st) {
+			st->missed_wakeups++;
 		}
-		if (t) {
-			t->oncpu_at_ns = now;
-			t->last_cpu = bpf_get_smp_processor_id();
-		}
+		nt->oncpu_at_ns = now;
+		nt->last_cpu = bpf_get_smp_processor_id();
 	}
 	return 0;
 }
 
-static __always_inline int on_wakeup(struct task_struct *p)
+/* ---- priority inversion ---- */
+
+/* Of `lw`, how long the waker waited on a run queue within [from, to], and who kept it off
+ * the CPU longest. */
+static __always_inline __u64 waited_within(struct long_waits *lw, __u64 from, __u64 to, __u32 *preemptor)
+{
+	__u64 total = 0, best = 0;
+	__u32 i;
+
+	for (i = 0; i < LONG_WAIT_SLOTS; i++) {
+		__u64 end = lw->slot[i].end_ns, len = lw->slot[i].len_ns, begin, overlap;
+
+		if (!end || end <= from || end - len >= to)
+			continue;
+		begin = end - len < from ? from : end - len;
+		if (end > to)
+			end = to;
+		overlap = end - begin;
+		total += overlap;
+		if (overlap > best) {
+			best = overlap;
+			*preemptor = lw->slot[i].preemptor_pid;
+		}
+	}
+	return total;
+}
+
+/* `p` is being woken by the current task after being blocked long. Inversion when the waker is
+ * less important than `p` and spent most of `p`'s blocked time waiting for a CPU itself: a
+ * more important task was held up by a less important one, which something else held up. */
+static __noinline void check_inversion(void *ctx, struct task_struct *p)
+{
+	struct task_struct *waker = bpf_get_current_task_btf();
+	struct starve_stats *st = cpu_stats();
+	__u32 pid = p->pid, waker_pid = waker->pid, preemptor = 0;
+	struct starve_task *t;
+	struct long_waits *lw;
+	struct starve_event *e;
+	__u64 now, blocked, waited;
+
+	if (!pid || !waker_pid || waker_pid == pid || (waker->flags & PF_KTHREAD) || waker->prio <= p->prio)
+		return;
+	t = bpf_map_lookup_elem(&tasks, &pid);
+	if (!t || !t->blocked_at_ns)
+		return;
+	now = bpf_ktime_get_ns();
+	blocked = now - t->blocked_at_ns;
+	if (blocked < settings.inversion_min_ns)
+		return;
+	lw = bpf_map_lookup_elem(&long_waits, &waker_pid);
+	if (!lw)
+		return;
+	waited = waited_within(lw, t->blocked_at_ns, now, &preemptor);
+	if (waited * 2 < blocked)
+		return;
+	if (st)
+		st->inversions++;
+	if (!event_allowed(t->cpu_cgroup_id, pid, t->tgid))
+		return;
+	e = event_reserve(STARVE_EVENT_INVERSION);
+	if (!e)
+		return;
+	e->duration_ns = blocked;
+	e->value = waited;
+	event_task_from(&e->task, p);
+	event_task_from(&e->other, waker);
+	event_task_from_entry(&e->third, preemptor);
+	event_stacks(ctx, e, p);
+	bpf_ringbuf_submit(e, 0);
+	if (st)
+		st->events_emitted++;
+}
+
+/* In the waker's context (sched_wakeup may run on the wakee's CPU instead). Only a wakee that
+ * has been off its CPU for inversion_min_ns is looked at; the test costs two loads. */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(starve_sched_waking, struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
-	__u32 pid = p->pid;
-	struct starve_task *t;
 
 	if (st)
 		st->wakeups++;
+	if (!settings.events)
+		return 0;
+	if (use_sched_info()) {
+		__u64 arrived = starve_last_arrival(p), clock = starve_rq_clock(bpf_get_current_task_btf());
+
+		if (!arrived || clock < arrived || clock - arrived < settings.inversion_min_ns)
+			return 0;
+	}
+	check_inversion(ctx, p);
+	return 0;
+}
+
+/* ---- our own wait bracket, on kernels without sched_info (not loaded otherwise) ---- */
+
+static __always_inline int on_wakeup(struct task_struct *p)
+{
+	__u32 pid = p->pid;
+	struct starve_task *t;
+
 	if (!pid)
 		return 0;
 	t = task_entry(p, pid);
@@ -291,6 +753,66 @@ int BPF_PROG(starve_sched_wakeup_new, struct task_struct *p)
 	return on_wakeup(p);
 }
 
+/* ---- priority inheritance ---- */
+
+/* Fires before the new priority is stored: p->prio is still the old one. */
+SEC("tp_btf/sched_pi_setprio")
+int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct *pi_task)
+{
+	struct starve_stats *st = cpu_stats();
+	__u32 old = p->prio, prio = p->normal_prio, kind;
+	struct starve_event *e;
+
+	if (pi_task && pi_task->prio < prio)
+		prio = pi_task->prio;
+	if (prio == old)
+		return 0;
+	kind = prio < old ? STARVE_EVENT_PI_BOOST : STARVE_EVENT_PI_RESTORE;
+	if (kind == STARVE_EVENT_PI_BOOST && st)
+		st->pi_boosts++;
+	if (!event_allowed(task_cgroup_id(p), p->pid, p->tgid))
+		return 0;
+	e = event_reserve(kind);
+	if (!e)
+		return 0;
+	e->value = prio;
+	event_task_from(&e->task, p);
+	if (pi_task)
+		event_task_from(&e->other, pi_task);
+	/* The owner's own stack only when it is not running elsewhere (it would be moving). */
+	event_stacks(ctx, e, (p->on_cpu && p != bpf_get_current_task_btf()) ? NULL : p);
+	bpf_ringbuf_submit(e, 0);
+	if (st)
+		st->events_emitted++;
+	return 0;
+}
+
+/* ---- migrations ---- */
+
+static __noinline void emit_storm(void *ctx, struct task_struct *p, struct starve_task *t, __u64 window)
+{
+	struct starve_stats *st = cpu_stats();
+	struct starve_event *e;
+
+	if (!t || !p)
+		return;
+	t->migration_storms++;
+	if (st)
+		st->migration_storms++;
+	if (!event_allowed(t->cpu_cgroup_id, t->pid, t->tgid))
+		return;
+	e = event_reserve(STARVE_EVENT_MIGRATION_STORM);
+	if (!e)
+		return;
+	e->duration_ns = window;
+	e->value = t->mig_window_count;
+	event_task_from(&e->task, p);
+	event_stacks(ctx, e, NULL);
+	bpf_ringbuf_submit(e, 0);
+	if (st)
+		st->events_emitted++;
+}
+
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 {
@@ -301,8 +823,20 @@ int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 	if (st)
 		st->migrations++;
 	t = bpf_map_lookup_elem(&tasks, &pid);
-	if (t)
-		t->migrations++;
+	if (!t)
+		return 0;
+	t->migrations++;
+	if (settings.storm_migrations) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now - t->mig_window_start_ns > settings.storm_window_ns) {
+			t->mig_window_start_ns = now;
+			t->mig_window_count = 0;
+		}
+		/* One storm per window: raised when the count reaches the threshold, not after. */
+		if (++t->mig_window_count == settings.storm_migrations)
+			emit_storm(ctx, p, t, now - t->mig_window_start_ns);
+	}
 	return 0;
 }
 
@@ -315,5 +849,6 @@ int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 	if (st)
 		st->exits++;
 	bpf_map_delete_elem(&tasks, &pid);
+	bpf_map_delete_elem(&long_waits, &pid);
 	return 0;
 }

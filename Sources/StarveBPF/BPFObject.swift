@@ -33,12 +33,12 @@ public struct BPFObject: ~Copyable {
         return out
     }
 
-    /// The object's programs.
+    /// The object's programs that are (to be) loaded.
     public var programs: [(name: String, handle: OpaquePointer)] {
         var out: [(String, OpaquePointer)] = []
         var p = bpf_object__next_program(raw, nil)
         while let prog = p {
-            out.append((String(cString: bpf_program__name(prog)), prog))
+            if bpf_program__autoload(prog) { out.append((String(cString: bpf_program__name(prog)), prog)) }
             p = bpf_object__next_program(raw, prog)
         }
         return out
@@ -50,6 +50,43 @@ public struct BPFObject: ~Copyable {
             throw StarveError("the BPF object has no map \(name)")
         }
         try check(bpf_map__set_max_entries(map, n), "size map \(name)")
+    }
+
+    /// The internal map (a global data section) whose name ends in `suffix`, e.g. "rodata.settings".
+    private func internalMap(suffix: String) throws -> OpaquePointer {
+        var m = bpf_object__next_map(raw, nil)
+        while let map = m {
+            if bpf_map__is_internal(map) && String(cString: bpf_map__name(map)).hasSuffix(suffix) { return map }
+            m = bpf_object__next_map(raw, map)
+        }
+        throw StarveError("the BPF object has no \(suffix) section: is it starve's, and from this version?")
+    }
+
+    /// The initial contents of a global data section before load (bpf_map__initial_value), read
+    /// as one `T`: a `const volatile` settings struct keeps its compiled-in defaults there.
+    public func initialValue<T>(section suffix: String, as: T.Type) throws -> T {
+        let map = try internalMap(suffix: suffix)
+        var size = 0
+        guard let p = bpf_map__initial_value(map, &size), size == MemoryLayout<T>.size else {
+            throw StarveError("section \(suffix) of the BPF object holds \(size) bytes, expected \(MemoryLayout<T>.size): rebuild the BPF object with this version (scripts/run.sh build)")
+        }
+        return p.loadUnaligned(as: T.self)
+    }
+
+    /// Overwrites a global data section before load: the verifier then sees the new constants.
+    public func setInitialValue<T>(section suffix: String, _ value: T) throws {
+        let map = try internalMap(suffix: suffix)
+        var v = value
+        try check(withUnsafeMutableBytes(of: &v) { bpf_map__set_initial_value(map, $0.baseAddress, $0.count) },
+                  "set \(suffix)")
+    }
+
+    /// Whether a program is loaded at all (bpf_program__set_autoload); off: not loaded, not attached.
+    public func setAutoload(program name: String, _ on: Bool) throws {
+        guard let prog = bpf_object__find_program_by_name(raw, name) else {
+            throw StarveError("the BPF object has no program \(name)")
+        }
+        try check(bpf_program__set_autoload(prog, on), "set autoload of \(name)")
     }
 
     /// Verifies and loads every program, creates every map (bpf_object__load).

@@ -27,6 +27,9 @@ extension TaskCounters {
             voluntarySwitches: raw.voluntary_switches,
             involuntarySwitches: raw.involuntary_switches,
             waitAfterWakeup: WaitCounters(raw.wait_wakeup), waitAfterPreemption: WaitCounters(raw.wait_preempt),
+            waitAfterThrottle: WaitCounters(raw.wait_throttled), preemptedSame: raw.preempted_same,
+            preemptedOther: raw.preempted_other, preemptedSystem: raw.preempted_system,
+            preemptionsCaused: raw.preemptions_caused, migrationStorms: raw.migration_storms,
             migrations: raw.migrations, lastCPU: raw.last_cpu,
             isKernelThread: raw.flags & UInt32(STARVE_TASK_KTHREAD) != 0,
             waitHistogram: LogHistogram(counts: hist, counterWidth: .bits32),
@@ -78,6 +81,24 @@ public final class PinnedCollection {
         return (out, now)
     }
 
+    /// The victim x preemptor matrix, cumulative.
+    public func readPairs() throws -> [PreemptionPair: PreemptionCounts] {
+        let map = try PinnedMap(path: layout.map(PinLayout.pairsMap))
+        try map.requireValueSize(starve_pair.self)
+        var out: [PreemptionPair: PreemptionCounts] = [:]
+        try map.forEach(key: starve_pair_key.self, value: starve_pair.self) { k, v in
+            out[PreemptionPair(victimCgroup: k.victim_cgroup_id, preemptorCgroup: k.preemptor_cgroup_id,
+                               victimTgid: k.victim_tgid, preemptorTgid: k.preemptor_tgid)] =
+                PreemptionCounts(count: v.count, waitNs: v.wait_ns, maxNs: v.max_ns)
+        }
+        return out
+    }
+
+    /// The settings the programs were loaded with (thresholds and volume controls).
+    public var thresholdsNs: (starved: UInt64, severe: UInt64, critical: UInt64) {
+        (config.settings.threshold_ns.0, config.settings.threshold_ns.1, config.settings.threshold_ns.2)
+    }
+
     /// The kernel side's counters, summed over CPUs.
     public func readStats() throws -> CollectorStats {
         Self.sum(try stats.perCPUValues(as: starve_stats.self))
@@ -108,6 +129,18 @@ public final class PinnedCollection {
             s.dropMapFull &+= c.drop_map_full
             s.missedWakeups &+= c.missed_wakeups
             s.missedSwitches &+= c.missed_switches
+            s.throttledSwitches &+= c.throttled_switches
+            s.eventsEmitted &+= c.events_emitted
+            s.eventsRingbufFull &+= c.events_ringbuf_full
+            s.eventsRateLimited &+= c.events_rate_limited
+            s.eventsSampledOut &+= c.events_sampled_out
+            s.eventsFiltered &+= c.events_filtered
+            s.pairsMapFull &+= c.pairs_map_full
+            s.stackFailures &+= c.stack_failures
+            s.starvations &+= c.starvations
+            s.inversions &+= c.inversions
+            s.piBoosts &+= c.pi_boosts
+            s.migrationStorms &+= c.migration_storms
         }
         return s
     }

@@ -14,8 +14,57 @@ public struct LoadOptions: Sendable {
     public var group: String?
     /// Size of the `tasks` map.
     public var maxPids: UInt32 = UInt32(STARVE_DEFAULT_MAX_PIDS)
+    /// Size of the `preempt_pairs` map (victim x preemptor cells).
+    public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
+    /// Size of the `events` ring buffer, bytes: a power of two, at least one page.
+    public var eventsBytes: UInt32 = STARVE_DEFAULT_EVENTS_BYTES
+    /// Starved / severe / critical wait thresholds, ns; nil: the programs' defaults.
+    public var thresholdsNs: [UInt64]?
+    /// Shortest block that can make a priority inversion, ns.
+    public var inversionMinNs: UInt64?
+    /// Migrations of one task within `stormWindowNs` that make a migration storm (0: off).
+    public var stormMigrations: UInt32?
+    public var stormWindowNs: UInt64?
+    /// Events per second per cgroup per CPU (0: unlimited).
+    public var rateLimit: UInt32?
+    /// Emit one event in N.
+    public var sampleOneIn: UInt32?
+    /// Events only about these pids or tgids (empty: all).
+    public var eventPids: [UInt32] = []
+    /// No events at all: counters only.
+    public var eventsOff = false
+    /// Where waits come from; nil: the kernel's sched_info when it works, else our own bracket.
+    public var waitSource: WaitSource?
+
+    /// Where the programs take run-queue waits from.
+    public enum WaitSource: String, Sendable, CaseIterable {
+        /// task->sched_info (CONFIG_SCHED_INFO): exact, and nothing to do per wakeup.
+        case schedInfo = "sched-info"
+        /// Our own bracket from sched_wakeup / sched_wakeup_new: for kernels without sched_info.
+        case wakeup
+    }
 
     public init() {}
+
+    /// The settings the programs run with: the object's compiled-in defaults, overridden.
+    func settings(over defaults: starve_settings, waitSource: WaitSource) throws -> starve_settings {
+        var s = defaults
+        if let t = thresholdsNs {
+            guard t.count == 3, t[0] > 0, t[0] <= t[1], t[1] <= t[2] else {
+                throw StarveError("thresholds must be three increasing values (starved, severe, critical)")
+            }
+            s.threshold_ns = (t[0], t[1], t[2])
+        }
+        if let v = inversionMinNs { s.inversion_min_ns = v }
+        if let v = stormMigrations { s.storm_migrations = v }
+        if let v = stormWindowNs { s.storm_window_ns = v }
+        if let v = rateLimit { s.rate_limit = v }
+        if let v = sampleOneIn { s.sample_one_in = max(1, v) }
+        s.pid_filter = eventPids.isEmpty ? 0 : 1
+        s.events = eventsOff ? 0 : 1
+        s.wait_source = waitSource == .schedInfo ? UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) : UInt32(STARVE_WAIT_SOURCE_WAKEUP.rawValue)
+        return s
+    }
 }
 
 /// What `starve-load` did.
@@ -24,6 +73,7 @@ public struct LoadReport: Sendable {
     public var maps: [String]
     public var mountedBpffs: Bool
     public var objectPath: String
+    public var waitSource: LoadOptions.WaitSource
 }
 
 /// Loads, inspects and unloads the collector: the privileged half of starve.
@@ -39,6 +89,16 @@ public enum Collector {
             throw StarveError("no kernel BTF at \(options.btfPath): the kernel needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE")
         }
         guard options.maxPids >= 1 else { throw StarveError("--max-pids must be at least 1") }
+        guard options.maxPairs >= 1 else { throw StarveError("--max-pairs must be at least 1") }
+        let page = UInt32(sysconf(Int32(_SC_PAGESIZE)))
+        guard options.eventsBytes >= page, options.eventsBytes & (options.eventsBytes - 1) == 0 else {
+            throw StarveError("the events ring buffer size must be a power of two of at least \(page) bytes, not \(options.eventsBytes)")
+        }
+        guard options.eventPids.count <= 256 else { throw StarveError("at most 256 event pids") }
+        let waitSource = try options.waitSource ?? (schedInfoWorks() ? .schedInfo : .wakeup)
+        if waitSource == .schedInfo, !schedInfoWorks() {
+            throw StarveError("--wait-source sched-info: this kernel does not keep sched_info (/proc/self/schedstat has no timeslices); use --wait-source wakeup")
+        }
         let gid: gid_t? = try options.group.map(groupID(named:))
         let objectPath = try BPFObjectLocator.locate(explicit: options.objectPath)
         let layout = options.layout
@@ -55,14 +115,33 @@ public enum Collector {
         if mapNames.contains(PinLayout.tasksMap) {
             try object.setMaxEntries(map: PinLayout.tasksMap, options.maxPids)
         }
+        var settings: starve_settings?
+        if mapNames.contains(PinLayout.configMap) { // starve's own object (the floor has none of this)
+            try object.setMaxEntries(map: PinLayout.pairsMap, options.maxPairs)
+            try object.setMaxEntries(map: PinLayout.eventsMap, options.eventsBytes)
+            let s = try options.settings(over: object.initialValue(section: PinLayout.settingsSection, as: starve_settings.self),
+                                         waitSource: waitSource)
+            try object.setInitialValue(section: PinLayout.settingsSection, s)
+            // Our own wait bracket needs the wakeup probes; sched_info makes them dead weight.
+            for name in PinLayout.wakeupPrograms { try object.setAutoload(program: name, waitSource == .wakeup) }
+            settings = s
+        }
         try object.load()
         if mapNames.contains(PinLayout.configMap) {
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)
             config.max_pids = options.maxPids
             config.loaded_at_ns = monotonicNs()
+            if let settings { config.settings = settings }
+            config.events_bytes = options.eventsBytes
+            config.max_pairs = options.maxPairs
             var key: UInt32 = 0
             try check(bpf_map_update_elem(try object.mapFD(PinLayout.configMap), &key, &config, UInt64(BPF_ANY)), "write \(PinLayout.configMap)")
+            let pidsFD = try object.mapFD(PinLayout.eventPidsMap)
+            for var pid in options.eventPids {
+                var one: UInt8 = 1
+                try check(bpf_map_update_elem(pidsFD, &pid, &one, UInt64(BPF_ANY)), "write \(PinLayout.eventPidsMap)")
+            }
         }
 
         var created: [String] = []  // pins and directories to remove if anything fails
@@ -85,7 +164,7 @@ public enum Collector {
                 links.append(name)
             }
             try setOwnership(layout: layout, maps: mapNames, gid: gid)
-            return LoadReport(programs: links, maps: mapNames, mountedBpffs: mounted, objectPath: objectPath)
+            return LoadReport(programs: links, maps: mapNames, mountedBpffs: mounted, objectPath: objectPath, waitSource: waitSource)
         } catch {
             for path in created.reversed() { _ = unlink(path) == 0 || rmdir(path) == 0 }
             throw error
@@ -105,8 +184,10 @@ public enum Collector {
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
         for name in maps {
             let path = layout.map(name)
+            // Consuming the ring buffer writes its consumer position: the group needs write there.
+            let mode: mode_t = name == PinLayout.eventsMap && gid != nil ? 0o660 : mapMode
             try checkSyscall(chown(path, 0, group), "chown \(path)")
-            try checkSyscall(chmod(path, mapMode), "chmod \(path)")
+            try checkSyscall(chmod(path, mode), "chmod \(path)")
         }
     }
 
@@ -134,6 +215,14 @@ public enum Collector {
             try checkSyscall(rmdir(dir), "remove \(dir) (does it hold pins that starve did not make?)")
         }
         return removed
+    }
+
+    /// Whether the kernel keeps sched_info: /proc/self/schedstat counts our timeslices (always on
+    /// with CONFIG_SCHED_INFO since 5.14; before, only with schedstats or delay accounting on).
+    static func schedInfoWorks() -> Bool {
+        guard let text = SchedContextReader.readText("/proc/self/schedstat") else { return false }
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields.count >= 3 && (UInt64(fields[2]) ?? 0) > 0
     }
 
     static func groupID(named name: String) throws -> gid_t {

@@ -22,4 +22,12 @@ public struct PinLayout: Sendable, Equatable {
     public static let runHistMap = "run_hist"
     public static let statsMap = "stats"
     public static let configMap = "starve_config"
+    public static let pairsMap = "preempt_pairs"
+    public static let eventsMap = "events"
+    public static let stacksMap = "stacks"
+    public static let eventPidsMap = "event_pids"
+    /// The global data section of the load-time settings (`struct starve_settings`).
+    public static let settingsSection = "rodata.settings"
+    /// Programs needed only when waits come from our own wakeup bracket.
+    public static let wakeupPrograms = ["starve_sched_wakeup", "starve_sched_wakeup_new"]
 }

@@ -115,14 +115,16 @@ public struct PinnedMap: ~Copyable {
     }
 
     /// Number of keys in a hash map (iterates keys only).
-    public func countKeys<K>(_: K.Type) -> Int {
-        let k = UnsafeMutablePointer<K>.allocate(capacity: 1), next = UnsafeMutablePointer<K>.allocate(capacity: 1)
+    public func countKeys() -> Int {
+        let size = max(1, Int(info.key_size))
+        let k = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        let next = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
         defer { k.deallocate(); next.deallocate() }
         var n = 0
         var have = false
         while bpf_map_get_next_key(fd, have ? k : nil, next) == 0 {
             n += 1
-            k.update(from: next, count: 1)
+            k.copyMemory(from: next, byteCount: size)
             have = true
         }
         return n

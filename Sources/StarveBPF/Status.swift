@@ -55,6 +55,18 @@ public struct CollectorStatus: Sendable {
                 ["dropped: tasks map full", String(s.dropMapFull)],
                 ["missed wakeups (wait start unknown)", String(s.missedWakeups)],
                 ["missed switches (no event reached us)", String(s.missedSwitches)],
+                ["switch-outs under CFS throttling", String(s.throttledSwitches)],
+                ["dropped: preempt_pairs map full", String(s.pairsMapFull)],
+                ["starvations detected", String(s.starvations)],
+                ["priority inversions detected", String(s.inversions)],
+                ["priority-inheritance boosts", String(s.piBoosts)],
+                ["migration storms detected", String(s.migrationStorms)],
+                ["events written", String(s.eventsEmitted)],
+                ["events lost: ring buffer full", String(s.eventsRingbufFull)],
+                ["events lost: rate limit", String(s.eventsRateLimited)],
+                ["events lost: sampling", String(s.eventsSampledOut)],
+                ["events lost: PID filter", String(s.eventsFiltered)],
+                ["stacks not taken", String(s.stackFailures)],
             ], leftAligned: [0])
         }
         return out
@@ -70,7 +82,7 @@ extension Collector {
         for name in listDirectory(layout.mapsDirectory) {
             let map = try PinnedMap(path: layout.map(name))
             var entries: Int? = nil
-            if map.info.type == BPF_MAP_TYPE_HASH.rawValue { entries = map.countKeys(UInt32.self) }
+            if [BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH].contains(where: { map.info.type == $0.rawValue }) { entries = map.countKeys() }
             status.maps.append(.init(name: name, entries: entries, maxEntries: map.maxEntries))
             if name == PinLayout.statsMap, map.valueSize == MemoryLayout<starve_stats>.size {
                 status.stats = PinnedCollection.sum(try map.perCPUValues(as: starve_stats.self))

@@ -11,17 +11,27 @@ public struct TaskInterval: Sendable, Equatable {
     public var involuntarySwitches: UInt64
     public var waitWakeupNs: UInt64
     public var waitPreemptNs: UInt64
+    /// Wait that began under CFS throttling (the task's own cgroup quota).
+    public var waitThrottledNs: UInt64 = 0
     public var waitCount: UInt64
     public var migrations: UInt64
     /// Waits closed in this interval, by size.
     public var waitHistogram: LogHistogram
+    /// Involuntary switch-outs by who took the CPU.
+    public var preemptedSame: UInt64 = 0
+    public var preemptedOther: UInt64 = 0
+    public var preemptedSystem: UInt64 = 0
+    /// Times this task took the CPU from a runnable task.
+    public var preemptionsCaused: UInt64 = 0
+    /// Migration storms raised for this task.
+    public var migrationStorms: UInt64 = 0
 
     /// Share of one CPU used in the interval, percent.
     public var cpuPercent: Double {
         intervalNs == 0 ? 0 : Double(runtimeDeltaNs) / Double(intervalNs) * 100
     }
     public var switches: UInt64 { voluntarySwitches + involuntarySwitches }
-    public var waitNs: UInt64 { waitWakeupNs + waitPreemptNs }
+    public var waitNs: UInt64 { waitWakeupNs + waitPreemptNs + waitThrottledNs }
     /// Median wait of the interval from the histogram, ns; nil when it closed no wait.
     public var waitP50Ns: UInt64? { waitHistogram.percentile(0.50, ceiling: task.waitMaxNs) }
     /// 99th percentile wait of the interval from the histogram, ns.
@@ -70,7 +80,7 @@ public struct IntervalTracker: Sendable {
                             let before = j >= 0 ? prevEMA[j] : .nan
                             let ema = before.isNaN ? Double(runtimeDelta) : alpha * Double(runtimeDelta) + (1 - alpha) * before
                             nextEMA[i] = ema
-                            return TaskInterval(
+                            var interval = TaskInterval(
                                 task: t,
                                 intervalNs: intervalNs,
                                 runtimeDeltaNs: runtimeDelta,
@@ -83,6 +93,13 @@ public struct IntervalTracker: Sendable {
                                 migrations: t.migrations &- b.migrations,
                                 waitHistogram: t.waitHistogram.delta(since: b.waitHistogram)
                             )
+                            interval.waitThrottledNs = t.waitAfterThrottle.totalNs &- b.waitAfterThrottle.totalNs
+                            interval.preemptedSame = t.preemptedSame &- b.preemptedSame
+                            interval.preemptedOther = t.preemptedOther &- b.preemptedOther
+                            interval.preemptedSystem = t.preemptedSystem &- b.preemptedSystem
+                            interval.preemptionsCaused = t.preemptionsCaused &- b.preemptionsCaused
+                            interval.migrationStorms = t.migrationStorms &- b.migrationStorms
+                            return interval
                         }
                         out.append(interval)
                     }

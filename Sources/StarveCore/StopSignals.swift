@@ -15,6 +15,14 @@ public struct StopSignals: Sendable {
         set = s
     }
 
+    /// A stop signal already pending, taken without waiting; nil when there is none.
+    public func pending() -> Int32? {
+        var s = set
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        let sig = sigtimedwait(&s, nil, &zero)
+        return sig > 0 ? sig : nil
+    }
+
     /// Waits up to `seconds` (forever when nil) for a signal; returns it, or nil on time-out.
     public func wait(seconds: Double?) -> Int32? {
         var s = set

@@ -41,6 +41,17 @@ public struct TaskCounters: Sendable, Equatable {
     public var involuntarySwitches: UInt64
     public var waitAfterWakeup: WaitCounters
     public var waitAfterPreemption: WaitCounters
+    /// Waits that began with a switch-out under CFS bandwidth throttling (its cgroup's quota).
+    public var waitAfterThrottle: WaitCounters
+    /// Involuntary switch-outs by who took the CPU: same cpu cgroup, another cgroup, the system
+    /// (kernel threads, root cgroup).
+    public var preemptedSame: UInt64
+    public var preemptedOther: UInt64
+    public var preemptedSystem: UInt64
+    /// Times this task took the CPU from a still-runnable task.
+    public var preemptionsCaused: UInt64
+    /// Migration storms raised for this task.
+    public var migrationStorms: UInt64
     public var migrations: UInt64
     public var lastCPU: UInt32
     public var isKernelThread: Bool
@@ -56,6 +67,8 @@ public struct TaskCounters: Sendable, Equatable {
         cgroupID: UInt64 = 0, startTimeNs: UInt64 = 0, runtimeNs: UInt64 = 0,
         voluntarySwitches: UInt64 = 0, involuntarySwitches: UInt64 = 0,
         waitAfterWakeup: WaitCounters = .init(), waitAfterPreemption: WaitCounters = .init(),
+        waitAfterThrottle: WaitCounters = .init(), preemptedSame: UInt64 = 0, preemptedOther: UInt64 = 0,
+        preemptedSystem: UInt64 = 0, preemptionsCaused: UInt64 = 0, migrationStorms: UInt64 = 0,
         migrations: UInt64 = 0, lastCPU: UInt32 = 0, isKernelThread: Bool = false,
         waitHistogram: LogHistogram = LogHistogram(counterWidth: .bits32), openWaitNs: UInt64 = 0
     ) {
@@ -75,6 +88,12 @@ public struct TaskCounters: Sendable, Equatable {
         self.involuntarySwitches = involuntarySwitches
         self.waitAfterWakeup = waitAfterWakeup
         self.waitAfterPreemption = waitAfterPreemption
+        self.waitAfterThrottle = waitAfterThrottle
+        self.preemptedSame = preemptedSame
+        self.preemptedOther = preemptedOther
+        self.preemptedSystem = preemptedSystem
+        self.preemptionsCaused = preemptionsCaused
+        self.migrationStorms = migrationStorms
         self.migrations = migrations
         self.lastCPU = lastCPU
         self.isKernelThread = isKernelThread
@@ -84,12 +103,12 @@ public struct TaskCounters: Sendable, Equatable {
 
     /// Context switches out of the CPU, both kinds.
     public var switches: UInt64 { voluntarySwitches &+ involuntarySwitches }
-    /// Run-queue wait of both causes, ns.
-    public var waitNs: UInt64 { waitAfterWakeup.totalNs &+ waitAfterPreemption.totalNs }
-    /// Number of waits of both causes.
-    public var waitCount: UInt64 { waitAfterWakeup.count &+ waitAfterPreemption.count }
-    /// Longest single wait of either cause, ns.
-    public var waitMaxNs: UInt64 { max(waitAfterWakeup.maxNs, waitAfterPreemption.maxNs) }
+    /// Run-queue wait of every cause, ns.
+    public var waitNs: UInt64 { waitAfterWakeup.totalNs &+ waitAfterPreemption.totalNs &+ waitAfterThrottle.totalNs }
+    /// Number of waits of every cause.
+    public var waitCount: UInt64 { waitAfterWakeup.count &+ waitAfterPreemption.count &+ waitAfterThrottle.count }
+    /// Longest single wait of any cause, ns.
+    public var waitMaxNs: UInt64 { max(waitAfterWakeup.maxNs, waitAfterPreemption.maxNs, waitAfterThrottle.maxNs) }
 }
 
 /// The kernel side's own counters (`struct starve_stats`), summed over CPUs.
@@ -105,6 +124,25 @@ public struct CollectorStats: Sendable, Equatable {
     public var missedWakeups: UInt64 = 0
     /// CPUs seen changing tasks without a sched_switch event reaching the programs.
     public var missedSwitches: UInt64 = 0
+    /// Runnable switch-outs under CFS throttling.
+    public var throttledSwitches: UInt64 = 0
+    /// Events written to the ring buffer, and every way one was not.
+    public var eventsEmitted: UInt64 = 0
+    public var eventsRingbufFull: UInt64 = 0
+    public var eventsRateLimited: UInt64 = 0
+    public var eventsSampledOut: UInt64 = 0
+    public var eventsFiltered: UInt64 = 0
+    /// Preemption pairs not counted: the `preempt_pairs` map was full.
+    public var pairsMapFull: UInt64 = 0
+    public var stackFailures: UInt64 = 0
+    /// Detections, before the event volume controls.
+    public var starvations: UInt64 = 0
+    public var inversions: UInt64 = 0
+    public var piBoosts: UInt64 = 0
+    public var migrationStorms: UInt64 = 0
 
     public init() {}
+
+    /// Events that were due but not written, for any reason.
+    public var eventsLost: UInt64 { eventsRingbufFull &+ eventsRateLimited &+ eventsSampledOut &+ eventsFiltered }
 }

@@ -9,9 +9,12 @@ struct StarveLoad: ParsableCommand {
         commandName: "starve-load",
         abstract: "Load starve's scheduler probes into the kernel and pin their maps (root).",
         discussion: """
-            Loads CO-RE BPF programs on the sched_switch, sched_wakeup, sched_wakeup_new, \
-            sched_migrate_task and sched_process_exit tracepoints, pins their maps and links under \
-            the pin directory, and exits. Collection continues until `starve-load unload`.
+            Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_migrate_task, \
+            sched_pi_setprio and sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
+            on kernels without sched_info), pins their maps and links under the pin directory, and \
+            exits. Collection continues until `starve-load unload`. Events (starvation, priority \
+            inversion, priority-inheritance boosts, migration storms) go to a pinned ring buffer \
+            that `starve-dump events` reads.
             """,
         subcommands: [Load.self, Status.self, Unload.self],
         defaultSubcommand: Load.self
@@ -43,6 +46,39 @@ extension StarveLoad {
         @Option(help: "Kernel BTF for CO-RE relocations.")
         var btf: String = "/sys/kernel/btf/vmlinux"
 
+        @Option(help: "Most victim x preemptor (cgroup, process) cells counted (size of the preempt_pairs map).")
+        var maxPairs: UInt32 = 16384
+
+        @Option(help: "Run-queue waits that make a starvation event, ms: starved,severe,critical.")
+        var thresholds: String = "100,500,1000"
+
+        @Option(help: "Shortest block, ms, that can make a priority inversion.")
+        var inversionMin: Double = 50
+
+        @Option(help: "Migrations of one task within --storm-window that make a migration storm (0: off).")
+        var stormMigrations: UInt32 = 200
+
+        @Option(help: "Migration-storm window, ms.")
+        var stormWindow: Double = 1000
+
+        @Option(help: "Events per second per cgroup per CPU (0: unlimited); the rest are counted as lost.")
+        var rateLimit: UInt32 = 20
+
+        @Option(help: "Emit one event in N (1: all); the rest are counted as lost.")
+        var sample: UInt32 = 1
+
+        @Option(name: .customLong("event-pid"), help: "Events only about this pid or tgid (repeatable).")
+        var eventPids: [UInt32] = []
+
+        @Option(help: "Size of the events ring buffer, KiB (a power of two).")
+        var eventsKb: UInt32 = 1024
+
+        @Flag(help: "No events: counters only.")
+        var noEvents = false
+
+        @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
+        var waitSource: String?
+
         @Flag(help: "Show libbpf's messages and the verifier log.")
         var verbose = false
 
@@ -50,6 +86,24 @@ extension StarveLoad {
             guard maxPids >= 1 && maxPids <= 4_194_304 else {
                 throw ValidationError("--max-pids must be between 1 and 4194304")
             }
+            guard maxPairs >= 1 && maxPairs <= 1 << 22 else { throw ValidationError("--max-pairs must be between 1 and 4194304") }
+            _ = try parsedThresholds()
+            guard inversionMin > 0, stormWindow > 0 else { throw ValidationError("--inversion-min and --storm-window must be positive") }
+            guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
+            guard eventsKb >= 4, eventsKb <= 1 << 20, eventsKb & (eventsKb - 1) == 0 else {
+                throw ValidationError("--events-kb must be a power of two between 4 and 1048576")
+            }
+            if let w = waitSource, LoadOptions.WaitSource(rawValue: w) == nil {
+                throw ValidationError("--wait-source must be sched-info or wakeup")
+            }
+        }
+
+        func parsedThresholds() throws -> [UInt64] {
+            let parts = thresholds.split(separator: ",").map { Double($0.filter { $0 != " " }) }
+            guard parts.count == 3, let a = parts[0], let b = parts[1], let c = parts[2], a > 0, a <= b, b <= c else {
+                throw ValidationError("--thresholds takes three increasing ms values, starved,severe,critical (e.g. 100,500,1000), not '\(thresholds)'")
+            }
+            return [a, b, c].map { UInt64($0 * 1e6) }
         }
 
         func run() throws {
@@ -60,10 +114,21 @@ extension StarveLoad {
             options.btfPath = btf
             options.group = group
             options.maxPids = maxPids
+            options.maxPairs = maxPairs
+            options.eventsBytes = eventsKb * 1024
+            options.thresholdsNs = try parsedThresholds()
+            options.inversionMinNs = UInt64(inversionMin * 1e6)
+            options.stormMigrations = stormMigrations
+            options.stormWindowNs = UInt64(stormWindow * 1e6)
+            options.rateLimit = rateLimit
+            options.sampleOneIn = sample
+            options.eventPids = eventPids
+            options.eventsOff = noEvents
+            options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             let report = try Collector.load(options)
             if report.mountedBpffs { print("mounted bpffs at \(Bpffs.defaultMount)") }
             let who = group.map { "root and group \($0)" } ?? "root only"
-            print("loaded \(report.objectPath): \(report.programs.count) programs attached, \(report.maps.count) maps pinned under \(pins.pinDir) (readable by \(who))")
+            print("loaded \(report.objectPath): \(report.programs.count) programs attached, \(report.maps.count) maps pinned under \(pins.pinDir) (readable by \(who)); waits from \(report.waitSource.rawValue)")
         }
     }
 

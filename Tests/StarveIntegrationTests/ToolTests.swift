@@ -85,7 +85,7 @@ final class ToolTests: XCTestCase {
         defer { collector.unload() }
         let r = try runTool(Live.tool("starve-load"), ["status", "--pin-dir", collector.pinDir])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for program in ["starve_sched_switch", "starve_sched_wakeup", "starve_sched_wakeup_new", "starve_sched_migrate_task", "starve_sched_process_exit"] {
+        for program in ["starve_sched_switch", "starve_sched_waking", "starve_sched_pi_setprio", "starve_sched_migrate_task", "starve_sched_process_exit"] {
             XCTAssertTrue(r.stdout.contains(program), "\(program) missing from status:\n\(r.stdout)")
         }
         XCTAssertEqual(r.stdout.components(separatedBy: "  yes  ").count - 1, 5, r.stdout)

@@ -12,7 +12,7 @@
 #endif
 
 /* Bump when any struct below changes: the loader pins it, the reader refuses a mismatch. */
-#define STARVE_ABI_VERSION 1
+#define STARVE_ABI_VERSION 2
 
 #define STARVE_COMM_LEN 16
 
@@ -31,7 +31,21 @@ enum starve_wait_cause {
 	STARVE_WAIT_NONE = 0,
 	STARVE_WAIT_WAKEUP = 1,  /* woken up (or newly created) and not yet on a CPU */
 	STARVE_WAIT_PREEMPT = 2, /* switched out while still runnable */
+	STARVE_WAIT_THROTTLED = 3, /* switched out runnable while its cgroup was throttled (CFS quota) */
 };
+
+/* Where the programs take run-queue waits from (a load-time setting). */
+enum starve_wait_source {
+	/* The kernel's own sched_info bracket (CONFIG_SCHED_INFO, 5.14+): task->sched_info.last_queued,
+	 * closed at switch-in against the run queue's clock. Exactly what /proc/<pid>/schedstat sums,
+	 * and no per-wakeup work at all. */
+	STARVE_WAIT_SOURCE_SCHED_INFO = 0,
+	/* Our own bracket: opened on sched_wakeup/sched_wakeup_new and at a runnable switch-out. */
+	STARVE_WAIT_SOURCE_WAKEUP = 1,
+};
+
+/* Who took the CPU from a task switched out while still runnable. */
+#define STARVE_ROOT_CGROUP_ID 1 /* the root cgroup's id in every hierarchy */
 
 /* struct starve_task flags */
 #define STARVE_TASK_KTHREAD (1u << 0) /* PF_KTHREAD was set when last seen */
@@ -67,14 +81,29 @@ struct starve_task {
 	__u64 migrations;    /* sched_migrate_task events */
 	__u32 last_cpu;
 	__u32 flags;         /* STARVE_TASK_* */
-	__u32 wait_hist[STARVE_HIST_SLOTS]; /* both causes together; wraps at 2^32 (reader uses modular deltas) */
+	__u32 wait_hist[STARVE_HIST_SLOTS]; /* all causes together; wraps at 2^32 (reader uses modular deltas) */
+	struct starve_wait wait_throttled; /* waits that started with a switch-out under CFS throttling */
+	/* Involuntary switch-outs by who took the CPU: a task of the same cpu cgroup, of another
+	 * (non-root) cgroup, or the system (a kernel thread, or a task of the root cgroup). */
+	__u64 preempted_same;
+	__u64 preempted_other;
+	__u64 preempted_system;
+	__u64 preemptions_caused; /* times this task took the CPU from a still-runnable task */
+	__u64 migration_storms;   /* migration-storm events raised for this task */
 
 	/* BPF-side state, not statistics. */
-	__u64 queued_at_ns;  /* when the current wait began; 0 when not waiting */
-	__u64 oncpu_at_ns;   /* when it last got a CPU; 0 when not running (or unknown) */
+	__u64 queued_at_ns;  /* when the current preemption wait began (CLOCK_MONOTONIC); 0 otherwise */
+	__u64 oncpu_at_ns;   /* when it last got a CPU (CLOCK_MONOTONIC); 0 when not running (or unknown) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the current wait */
 	__u32 identity_tag;  /* low bits of the task's css_set pointer at the last identity refresh */
 	__u64 runtime_base_ns; /* se.sum_exec_runtime when first seen */
+	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
+	__u32 preemptor_pid;
+	__u32 preemptor_tgid;
+	__u64 blocked_at_ns;       /* run-queue clock at the last voluntary switch-out */
+	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
+	__u32 mig_window_count;
+	__u32 _pad;
 };
 
 /* System-wide run-queue latency: the only value of the per-CPU `run_hist` array. */
@@ -96,22 +125,148 @@ struct starve_stats {
 	__u64 missed_wakeups;    /* switch-in of a known task with no recorded start of its wait */
 	__u64 missed_switches;   /* a CPU changed tasks without a sched_switch reaching us: the
 	                          * stretch of the task last seen switching in there is not counted */
-	__u64 _reserved[8];
+	__u64 throttled_switches; /* runnable switch-outs under CFS throttling */
+	__u64 events_emitted;     /* events written to the `events` ring buffer */
+	__u64 events_ringbuf_full;  /* lost: the ring buffer had no room (reader too slow or absent) */
+	__u64 events_rate_limited;  /* lost: over the per-cgroup per-CPU rate limit */
+	__u64 events_sampled_out;   /* left out by --sample */
+	__u64 events_filtered;      /* left out by the PID filter */
+	__u64 pairs_map_full;     /* a preemption pair could not be added: `preempt_pairs` was full */
+	__u64 stack_failures;     /* a stack could not be taken (the event went out without it) */
+	__u64 inversions;         /* priority inversions detected (before volume controls) */
+	__u64 pi_boosts;          /* sched_pi_setprio boosts seen */
+	__u64 migration_storms;   /* migration storms detected (before volume controls) */
+	__u64 starvations;        /* waits over the starvation threshold (before volume controls) */
+	__u64 _reserved[12];
 };
 
-/* Load-time settings of the programs (const volatile in .rodata), pinned as `config` for readers. */
+/* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
+enum starve_severity {
+	STARVE_SEVERITY_STARVED = 1,
+	STARVE_SEVERITY_SEVERE = 2,
+	STARVE_SEVERITY_CRITICAL = 3,
+};
+
+/* Load-time settings of the programs: the one `const volatile` global in section
+ * .rodata.settings, written by starve-load before load (the verifier then prunes what they
+ * turn off), and copied into the pinned config map for readers. */
+struct starve_settings {
+	__u64 threshold_ns[3];    /* starved, severe, critical (default 100, 500, 1000 ms) */
+	__u64 inversion_min_ns;   /* a task blocked at least this long, woken by a less important
+	                           * task that waited on a run queue for most of that time */
+	__u64 storm_window_ns;    /* migration-storm window */
+	__u32 storm_migrations;   /* migrations of one task within the window that make a storm */
+	__u32 rate_limit;         /* events per second per cgroup per CPU; 0: unlimited */
+	__u32 sample_one_in;      /* emit one event in N (1: all) */
+	__u32 pid_filter;         /* 1: events only about the pids/tgids in `event_pids` */
+	__u32 wait_source;        /* enum starve_wait_source */
+	__u32 events;             /* 0: no events at all (counters only) */
+	__u64 _reserved[4];
+};
+
 struct starve_config {
 	__u32 abi_version;  /* STARVE_ABI_VERSION */
 	__u32 max_pids;
 	__u64 loaded_at_ns; /* CLOCK_MONOTONIC at load */
-	__u64 _reserved[6];
+	struct starve_settings settings;
+	__u32 events_bytes; /* size of the `events` ring buffer */
+	__u32 max_pairs;    /* size of `preempt_pairs` */
+	__u64 _reserved[5];
 };
+
+/* One cell of the victim x preemptor matrix: the value of `preempt_pairs`. Counted when a wait
+ * of the victim ends (it gets a CPU back): every wait that began with a preemption, booked to
+ * who took the CPU then, and every wakeup wait of 1 ms or more, booked to the task that held the
+ * CPU until the victim got it. Cgroups are cpu-controller cgroup ids. */
+struct starve_pair_key {
+	__u64 victim_cgroup_id;
+	__u64 preemptor_cgroup_id;
+	__u32 victim_tgid;
+	__u32 preemptor_tgid;
+};
+
+struct starve_pair {
+	__u64 count;   /* preemption waits ended */
+	__u64 wait_ns; /* their total length */
+	__u64 max_ns;
+	__u64 _reserved;
+};
+
+/* Events on the `events` ring buffer. */
+enum starve_event_kind {
+	STARVE_EVENT_STARVATION = 1,   /* a run-queue wait over threshold_ns[0] ended */
+	STARVE_EVENT_INVERSION = 2,    /* a task was blocked long by a less important task that waited */
+	STARVE_EVENT_PI_BOOST = 3,     /* the kernel lent a lock owner its top waiter's priority */
+	STARVE_EVENT_PI_RESTORE = 4,   /* ... and took it back */
+	STARVE_EVENT_MIGRATION_STORM = 5, /* one task migrated storm_migrations times in a window */
+};
+
+/* struct starve_event flags */
+#define STARVE_EVENT_THROTTLED (1u << 0) /* the wait began under CFS throttling */
+#define STARVE_EVENT_PREEMPTED (1u << 1) /* the wait began with a preemption (else a wakeup) */
+
+#define STARVE_EVENT_STACK_DEPTH 24
+
+/* A task as an event names it. */
+struct starve_event_task {
+	__u32 pid;
+	__u32 tgid;
+	char comm[STARVE_COMM_LEN];
+	__u64 cgroup_id; /* cpu-controller cgroup */
+	__u32 prio;      /* effective priority (lower runs first) */
+	__s32 nice;
+	__u32 policy;
+	__u32 flags;     /* STARVE_TASK_* */
+};
+
+struct starve_event {
+	__u32 kind;       /* enum starve_event_kind */
+	__u32 cpu;
+	__u64 time_ns;    /* CLOCK_MONOTONIC */
+	__u64 duration_ns; /* starvation: the wait; inversion: how long the task was blocked;
+	                    * storm: the window; pi: 0 */
+	__u64 value;      /* inversion: the blocking task's run-queue wait during the block;
+	                   * storm: migrations in the window; pi: the priority lent or restored */
+	__u32 severity;   /* enum starve_severity (starvation), else 0 */
+	__u32 flags;      /* STARVE_EVENT_* */
+	/* starvation: the starved task; inversion: the blocked task; pi: the lock owner;
+	 * storm: the migrating task */
+	struct starve_event_task task;
+	/* starvation: the task that held the CPU until the starved one got it; inversion: the
+	 * blocking task (it woke the blocked one); pi: the top waiter; storm: unused */
+	struct starve_event_task other;
+	/* starvation: who took the CPU when the wait began (preemptions); inversion: who kept the
+	 * blocking task off its CPU longest */
+	struct starve_event_task third;
+	/* In the `stacks` map: the kernel and user stacks of the task current at the event (the
+	 * holder for starvation, the blocking task for inversion); negative: none. */
+	__s32 kstack_id;
+	__s32 ustack_id;
+	__u32 task_kstack_len; /* frames in task_kstack */
+	__u32 _pad;
+	/* The kernel stack `task` stopped at (where it blocked or was preempted). */
+	__u64 task_kstack[STARVE_EVENT_STACK_DEPTH];
+};
+
+#define STARVE_STACK_DEPTH 32 /* frames kept per stack in `stacks` */
+
+/* A value of the `stacks` map (BPF_MAP_TYPE_STACK_TRACE): instruction pointers, 0 after the last. */
+struct starve_stack {
+	__u64 ip[STARVE_STACK_DEPTH];
+};
+#define STARVE_DEFAULT_MAX_PAIRS 16384
+#define STARVE_DEFAULT_EVENTS_BYTES (1u << 20)
 
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
-_Static_assert(sizeof(struct starve_task) == 336, "starve_task layout");
+_Static_assert(sizeof(struct starve_task) == 440, "starve_task layout");
 _Static_assert(sizeof(struct starve_hist) == 304, "starve_hist layout");
-_Static_assert(sizeof(struct starve_stats) == 128, "starve_stats layout");
-_Static_assert(sizeof(struct starve_config) == 64, "starve_config layout");
+_Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
+_Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
+_Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");
+_Static_assert(sizeof(struct starve_pair_key) == 24, "starve_pair_key layout");
+_Static_assert(sizeof(struct starve_pair) == 32, "starve_pair layout");
+_Static_assert(sizeof(struct starve_event_task) == 48, "starve_event_task layout");
+_Static_assert(sizeof(struct starve_event) == 392, "starve_event layout");
 
 #endif /* STARVE_H */

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import StarveBPF
+import StarveCore
+
+extension StarveDump {
+    struct Cgroups: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-cgroup run-queue latency, preemptions by cause, throttling and verdicts, every --interval.",
+            discussion: """
+                Cgroups are those of the cpu controller (v1 cpu, or v2). Verdicts: ok, throttled (its own \
+                quota), victim (of a noisy neighbour, or of a process of its own cgroup), noisy-neighbour, \
+                starved (no single cause). Recurring patterns (periodic or sustained throttling, severe or \
+                high-frequency starvation, migration storms, a persistent noisy neighbour) are reported \
+                once when they start and once when they end. See docs/signals.md.
+                """)
+
+        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
+        var pinDir: String = PinLayout.defaultDirectory
+
+        @Option(help: "Seconds between samples.")
+        var interval: Double = 1
+
+        @Option(help: "Samples to take; 0 = until Ctrl-C.")
+        var iterations: Int = 0
+
+        @Option(help: "Rows per sample in the table, most waiting first; 0 = all. CSV and JSON carry every cgroup.")
+        var top: Int = 20
+
+        @Option(help: "Standard output format: table, csv or json (JSON lines).")
+        var format: OutputFormat = .table
+
+        @Option(help: "Append CSV rows to this file (header written when new; a file with another header is refused).")
+        var output: String?
+
+        @Option(help: "A noisy neighbour uses at least this share of one CPU, percent.")
+        var neighbourMinCpu: Double = 50
+
+        @Flag(help: "Do not report recurring patterns.")
+        var noPatterns = false
+
+        func validate() throws {
+            guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
+            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
+            guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
+            guard neighbourMinCpu > 0 && neighbourMinCpu <= 100 * 4096 else { throw ValidationError("--neighbour-min-cpu must be a positive percentage") }
+        }
+
+        func run() throws {
+            let signals = StopSignals()
+            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let csv = try output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }
+            guard let hierarchy = CgroupFS.cpuHierarchy() else {
+                throw StarveError("no cgroup hierarchy with the cpu controller is mounted (looked in /proc/self/mountinfo)")
+            }
+            let paths = CgroupPathResolver(hierarchy: hierarchy)
+            var settings = VerdictSettings()
+            settings.starvedNs = collection.thresholdsNs.starved
+            settings.neighbourMinCPUPercent = neighbourMinCpu
+            var analyzer = CgroupAnalyzer(settings: settings)
+            let patterns = PatternDetector()
+            var tracker = IntervalTracker(alpha: 0.3)
+
+            func path(_ id: UInt64) -> String { paths.path(for: id) ?? "cgroup#\(id)" }
+            func throttle(for ids: Set<UInt64>) -> [UInt64: ThrottleCounters] {
+                var out: [UInt64: ThrottleCounters] = [:]
+                for id in ids {
+                    guard let p = paths.path(for: id), let s = CgroupFS.cpuStat(hierarchy: hierarchy, path: p) else { continue }
+                    let q = CgroupFS.cpuQuota(hierarchy: hierarchy, path: p)
+                    out[id] = ThrottleCounters(periods: s.periods, throttledPeriods: s.throttledPeriods, throttledNs: s.throttledNs,
+                                               quotaUs: q?.quotaUs, periodUs: q?.periodUs)
+                }
+                return out
+            }
+
+            let baseline = try collection.readTasks()
+            _ = tracker.advance(to: baseline.tasks, atNs: baseline.atNs)
+            analyzer.prime(pairs: try collection.readPairs(), throttle: throttle(for: Set(baseline.tasks.map(\.cpuCgroupID))))
+            if format == .csv { writeStdout(CgroupFormatter.csvHeader) }
+
+            var sample = 0
+            var lastAt = baseline.atNs
+            while iterations == 0 || sample < iterations {
+                if signals.wait(seconds: interval) != nil { break }
+                sample += 1
+                let snapshot = try collection.readTasks()
+                let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
+                let names = Dictionary(snapshot.tasks.lazy.filter { $0.pid == $0.tgid }.map { ($0.tgid, $0.comm) }, uniquingKeysWith: { a, _ in a })
+                let rows = analyzer.analyze(intervals: intervals, intervalNs: snapshot.atNs &- lastAt, pairs: try collection.readPairs(),
+                                            throttle: throttle(for: Set(snapshot.tasks.map(\.cpuCgroupID))),
+                                            path: path, processName: { names[$0] ?? "?" })
+                lastAt = snapshot.atNs
+                let context = SampleContext(sample: sample, timestamp: Date())
+                let active = rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 }
+                switch format {
+                case .table: writeStdout(CgroupFormatter.table(context, Array(active.prefix(top == 0 ? active.count : top))) + "\n")
+                case .csv: writeStdout(CgroupFormatter.csvRows(context, active))
+                case .json: writeStdout(CgroupFormatter.jsonLines(context, active))
+                }
+                try csv?.append(CgroupFormatter.csvRows(context, active))
+                if !noPatterns {
+                    report(patterns.observe(observations(rows, intervals: intervals, severeNs: collection.thresholdsNs.severe)))
+                }
+            }
+            if !noPatterns { report(patterns.finish()) }
+        }
+
+        /// Pattern lines go with the table, and to stderr beside CSV or JSON (which stay parseable).
+        private func report(_ transitions: [PatternTransition]) {
+            for t in transitions {
+                let line = describe(t) + "\n"
+                if format == .table { writeStdout(line) } else { FileHandle.standardError.write(Data(line.utf8)) }
+            }
+        }
+
+        private func observations(_ rows: [CgroupInterval], intervals: [TaskInterval], severeNs: UInt64) -> [PatternObservation] {
+            var storms: [UInt64: UInt64] = [:]
+            for t in intervals where t.migrationStorms > 0 { storms[t.task.cpuCgroupID, default: 0] += t.migrationStorms }
+            let severeSlot = LogHistogram.slot(for: severeNs)
+            return rows.map { r in
+                PatternObservation(
+                    subject: r.path, intervalSeconds: Double(r.intervalNs) / 1e9,
+                    periods: r.throttle?.periods ?? 0, throttledPeriods: r.throttle?.throttledPeriods ?? 0,
+                    throttledNs: r.throttle?.throttledNs ?? 0, waitsOverThreshold: r.waitsOverThreshold,
+                    maxWaitNs: r.waitMaxNs ?? 0,
+                    severeEvents: r.waitHistogram.counts.enumerated().filter { $0.offset > severeSlot }.reduce(0) { $0 + $1.element },
+                    migrationStorms: storms[r.cgroupID] ?? 0,
+                    noisyNeighbour: r.verdict == .victim ? r.topPreemptors.first?.label : nil)
+            }
+        }
+    }
+}

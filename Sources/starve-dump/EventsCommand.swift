@@ -1,0 +1,143 @@
+import ArgumentParser
+import Glibc
+import StarveBPF
+import StarveCore
+
+extension StarveDump {
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tail the events ring buffer: starvation, priority inversion, PI boosts, migration storms.",
+            discussion: """
+                Kernel stacks are symbolised from /proc/kallsyms (root sees addresses; others get hex), \
+                user stacks from the ELF symbol tables of the process's mappings. One reader at a time: \
+                a ring buffer has one consumer position. Events not written (ring buffer full, rate \
+                limit, sampling, PID filter) are counted: see starve-load status, and the summary on exit.
+                """)
+
+        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
+        var pinDir: String = PinLayout.defaultDirectory
+
+        @Option(help: "Standard output format: table or json (JSON lines).")
+        var format: EventFormat = .table
+
+        @Option(help: "Stop after this many events; 0 = until Ctrl-C (or --duration).")
+        var count: Int = 0
+
+        @Option(help: "Stop after this many seconds; 0 = no limit.")
+        var duration: Double = 0
+
+        @Option(parsing: .upToNextOption, help: "Only these kinds (starvation, priority-inversion, pi-boost, pi-restore, migration-storm).")
+        var kind: [EventKind] = []
+
+        @Option(parsing: .upToNextOption, help: "Only events about these pids or tgids (any task the event names).")
+        var pid: [UInt32] = []
+
+        @Flag(help: "Leave the stacks out of the table.")
+        var noStacks = false
+
+        @Option(help: "Frames per stack in the table (JSON has them all).")
+        var frames: Int = 8
+
+        func validate() throws {
+            guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more") }
+            guard duration >= 0 && duration <= 86_400 * 365 else { throw ValidationError("--duration must be between 0 and a year of seconds") }
+            guard frames >= 1 else { throw ValidationError("--frames must be at least 1") }
+        }
+
+        func run() throws {
+            let signals = StopSignals()
+            let layout = PinLayout(directory: pinDir)
+            let collection = try PinnedCollection(layout: layout)
+            let stream = try EventStream(layout: layout, collection: collection)
+            let statsAtStart = try collection.readStats()
+            let symbols = EventSymbols()
+            if let note = symbols.kernelNote { printError(note) }
+            let started = monotonicNs()
+            let clock = WallClock()
+            let kinds = Set(kind), pids = Set(pid)
+            var seen = 0
+            if format == .table { writeStdout(EventFormatter.header) }
+            loop: while true {
+                for received in try stream.poll(timeoutMs: 100) {
+                    var event = received.event
+                    if !kinds.isEmpty && !kinds.contains(event.kind) { continue }
+                    if !pids.isEmpty && ![event.task, event.other, event.third].contains(where: { t in
+                        t.map { pids.contains($0.pid) || pids.contains($0.tgid) } ?? false }) { continue }
+                    symbols.resolve(&event, received, stream: stream)
+                    if format == .json {
+                        writeStdout(EventFormatter.json(event, clock: clock))
+                    } else {
+                        var shown = event
+                        shown.taskKernelStack = Array(shown.taskKernelStack.prefix(frames))
+                        shown.currentKernelStack = Array(shown.currentKernelStack.prefix(frames))
+                        shown.currentUserStack = Array(shown.currentUserStack.prefix(frames))
+                        writeStdout(EventFormatter.line(shown, clock: clock, stacks: !noStacks))
+                    }
+                    seen += 1
+                    if count > 0 && seen >= count { break loop }
+                }
+                if signals.pending() != nil { break }
+                if duration > 0 && Double(monotonicNs() &- started) / 1e9 >= duration { break }
+            }
+            let s = try collection.readStats()
+            let lost = s.eventsLost &- statsAtStart.eventsLost
+            printError("\(seen) events shown; lost while reading: \(lost) (ring buffer full \(s.eventsRingbufFull &- statsAtStart.eventsRingbufFull), rate limit \(s.eventsRateLimited &- statsAtStart.eventsRateLimited), sampling \(s.eventsSampledOut &- statsAtStart.eventsSampledOut), PID filter \(s.eventsFiltered &- statsAtStart.eventsFiltered))")
+        }
+    }
+}
+
+enum EventFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+extension EventKind: ExpressibleByArgument {}
+
+/// Symbols and cgroup paths for events: kernel stacks from /proc/kallsyms, user stacks from the
+/// process's ELF files, cgroup ids from the cpu controller's hierarchy.
+final class EventSymbols {
+    let kernel: KernelSymbols?
+    let user = UserSymbolizer()
+    let cgroups: CgroupPathResolver?
+    let kernelNote: String?
+
+    init() {
+        var note: String? = nil
+        do {
+            let k = try KernelSymbols()
+            if k.isRestricted { note = KernelSymbols.restrictedNote }
+            kernel = k
+        } catch {
+            kernel = nil
+            note = "kernel stacks stay as addresses: \((error as? StarveError)?.message ?? "\(error)")"
+        }
+        kernelNote = note
+        cgroups = CgroupFS.cpuHierarchy().map { CgroupPathResolver(hierarchy: $0) }
+    }
+
+    func resolve(_ e: inout SchedEvent, _ r: ReceivedEvent, stream: EventStream) {
+        e.task.cgroupPath = cgroups?.path(for: e.task.cgroupID)
+        if var o = e.other { o.cgroupPath = cgroups?.path(for: o.cgroupID); e.other = o }
+        if var t = e.third { t.cgroupPath = cgroups?.path(for: t.cgroupID); e.third = t }
+        e.taskKernelStack = r.taskKernelStack.map(kernelFrame)
+        e.currentKernelStack = EventFormatter.droppingProbeFrames(stream.stack(id: r.kernelStackID).map(kernelFrame))
+        // The user stack is the current task's at the event: the holder (starvation), the
+        // waker (inversion); symbolised in that process.
+        let owner: EventTask? = switch e.kind {
+        case .starvation, .priorityInversion: e.other
+        default: nil
+        }
+        if let owner {
+            e.currentUserStack = stream.stack(id: r.userStackID).map { user.symbolize($0, pid: Int32(bitPattern: owner.tgid)) }
+        }
+    }
+
+    private func kernelFrame(_ address: UInt64) -> String {
+        kernel.map { $0.isRestricted ? hexAddress(address) : $0.symbolize(address) } ?? hexAddress(address)
+    }
+}
+
+func printError(_ s: String) {
+    var line = s
+    if !line.hasSuffix("\n") { line += "\n" }
+    fputs(line, stderr)
+}
