@@ -1,8 +1,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "starve_sys.h"
 
 int starve_sys_set_affinity(const int *cpus, int count)
@@ -28,4 +31,29 @@ int starve_sys_set_parent_death_signal(int sig)
 short starve_sys_posix_spawn_setsid(void)
 {
 	return POSIX_SPAWN_SETSID;
+}
+
+pid_t starve_sys_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+int starve_sys_set_thread_name(const char *name)
+{
+	return prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+int starve_sys_mutex_init(pthread_mutex_t *mutex, int priority_inheritance)
+{
+	pthread_mutexattr_t attr;
+	int rc = pthread_mutexattr_init(&attr);
+
+	if (rc)
+		return rc;
+	if (priority_inheritance)
+		rc = pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT);
+	if (!rc)
+		rc = pthread_mutex_init(mutex, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return rc;
 }

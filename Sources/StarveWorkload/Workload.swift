@@ -15,15 +15,18 @@ public struct WorkerSpec: Sendable, Equatable {
     public var dutyCycle: DutyCycle?
     /// cgroup directory (v1 or v2) the worker is moved into; nil = stays in ours.
     public var cgroup: String?
+    /// Pin the worker to each of these CPUs in turn, moving on every so often (a migration storm).
+    public var affinityFlip: AffinityFlip?
 
     public init(nice: Int32 = 0, cpus: [Int] = [], newSession: Bool = false, policy: WorkerPolicy = .other,
-                dutyCycle: DutyCycle? = nil, cgroup: String? = nil) {
+                dutyCycle: DutyCycle? = nil, cgroup: String? = nil, affinityFlip: AffinityFlip? = nil) {
         self.nice = nice
         self.cpus = cpus
         self.newSession = newSession
         self.policy = policy
         self.dutyCycle = dutyCycle
         self.cgroup = cgroup
+        self.affinityFlip = affinityFlip
     }
 }
 
@@ -95,12 +98,27 @@ public func runBusyWorker(_ spec: WorkerSpec, seconds: Double?) throws -> Never 
     if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, spec.nice) != 0 {
         throw StarveError("cannot set nice \(spec.nice): \(String(cString: strerror(errno)))\(spec.nice < 0 ? " (negative nice needs root)" : "")")
     }
+    if let flip = spec.affinityFlip, flip.cpus.isEmpty || flip.everyMs <= 0 {
+        throw StarveError("an affinity flip needs at least one CPU and a positive interval")
+    }
     let deadline = seconds.map { monotonicNs() + UInt64($0 * 1e9) }
     var x: UInt64 = 0
     var burstStart = threadCPUTimeNs()
+    var nextFlip = monotonicNs(), flipIndex = 0
     while true {
-        for i in 0..<200_000 { x = x &* 6364136223846793005 &+ UInt64(truncatingIfNeeded: i) }
-        if let deadline, monotonicNs() >= deadline { break }
+        // 20 000 rounds: tens of µs (more in debug builds), fine enough for millisecond duty cycles and flips.
+        for i in 0..<20_000 { x = x &* 6364136223846793005 &+ UInt64(truncatingIfNeeded: i) }
+        let now = monotonicNs()
+        if let deadline, now >= deadline { break }
+        if let flip = spec.affinityFlip, now >= nextFlip {
+            // Pinning ourselves away from the CPU we run on makes the kernel move us at once.
+            var cpu = Int32(flip.cpus[flipIndex % flip.cpus.count])
+            guard starve_sys_set_affinity(&cpu, 1) == 0 else {
+                throw StarveError("cannot pin worker to CPU \(cpu): \(String(cString: strerror(errno)))")
+            }
+            flipIndex += 1
+            nextFlip = now + UInt64(flip.everyMs * 1e6)
+        }
         if let duty = spec.dutyCycle, threadCPUTimeNs() - burstStart >= UInt64(duty.busyMs * 1e6) {
             // Busy is CPU time, not wall time: under contention the burst stretches, so the
             // worker still asks for busy / (busy + sleep) of a CPU when it runs alone.
@@ -126,6 +144,19 @@ public enum WorkerPolicy: String, Sendable, CaseIterable {
         case .batch: return 3
         case .idle: return 5
         }
+    }
+}
+
+/// A worker that keeps moving: pinned to `cpus[0]`, then `cpus[1]`, … every `everyMs`.
+public struct AffinityFlip: Sendable, Equatable {
+    /// The CPUs taken in turn.
+    public var cpus: [Int]
+    /// Time on each before moving on, ms.
+    public var everyMs: Double
+
+    public init(cpus: [Int], everyMs: Double) {
+        self.cpus = cpus
+        self.everyMs = everyMs
     }
 }
 

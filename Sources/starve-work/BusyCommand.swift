@@ -83,13 +83,20 @@ extension StarveWork {
         @Option var policy: WorkerPolicy = .other
         @Option var busyMs: Double?
         @Option var sleepMs: Double = 0
+        @Option var flipCpus: String?
+        @Option var flipMs: Double = 1
 
         func run() throws {
-            let list = try cpus.map { try $0.split(separator: ",").map { s -> Int in
-                guard let c = Int(s) else { throw StarveError("bad CPU \(s)") }
-                return c
-            } } ?? []
-            let spec = WorkerSpec(nice: nice, cpus: list, policy: policy, dutyCycle: busyMs.map { DutyCycle(busyMs: $0, sleepMs: sleepMs) })
+            func cpuList(_ text: String) throws -> [Int] {
+                try text.split(separator: ",").map { s -> Int in
+                    guard let c = Int(s) else { throw StarveError("bad CPU \(s)") }
+                    return c
+                }
+            }
+            let list = try cpus.map(cpuList) ?? []
+            let flip = try flipCpus.map { AffinityFlip(cpus: try cpuList($0), everyMs: flipMs) }
+            let spec = WorkerSpec(nice: nice, cpus: list, policy: policy, dutyCycle: busyMs.map { DutyCycle(busyMs: $0, sleepMs: sleepMs) },
+                                  affinityFlip: flip)
             try runBusyWorker(spec, seconds: duration == 0 ? nil : duration)
         }
     }
@@ -103,6 +110,7 @@ func workerArguments(_ spec: WorkerSpec, duration: Double) -> [String] {
     if !spec.cpus.isEmpty { args += ["--cpus", spec.cpus.map(String.init).joined(separator: ",")] }
     if spec.policy != .other { args += ["--policy", spec.policy.rawValue] }
     if let d = spec.dutyCycle { args += ["--busy-ms", String(d.busyMs), "--sleep-ms", String(d.sleepMs)] }
+    if let f = spec.affinityFlip { args += ["--flip-cpus", f.cpus.map(String.init).joined(separator: ","), "--flip-ms", String(f.everyMs)] }
     return args
 }
 

@@ -1,7 +1,11 @@
 /* starve_sys.h - the Linux calls Swift's Glibc module does not export (they need _GNU_SOURCE):
- * affinity, parent-death signal, POSIX_SPAWN_SETSID. Every symbol prefixed starve_sys_. */
+ * affinity, parent-death signal, POSIX_SPAWN_SETSID, thread ids and names, PI mutexes.
+ * Every symbol prefixed starve_sys_. */
 #ifndef STARVE_SYS_H
 #define STARVE_SYS_H
+
+#include <pthread.h>
+#include <sys/types.h>
 
 /* sched_setaffinity(0, ...) for the calling thread with the given CPUs; -1 + errno on failure. */
 int starve_sys_set_affinity(const int *cpus, int count);
@@ -11,5 +15,15 @@ int starve_sys_set_parent_death_signal(int sig);
 
 /* POSIX_SPAWN_SETSID (glibc 2.26+). */
 short starve_sys_posix_spawn_setsid(void);
+
+/* The calling thread's id (syscall(SYS_gettid): the variadic syscall() is not callable from Swift). */
+pid_t starve_sys_gettid(void);
+
+/* prctl(PR_SET_NAME): the calling thread's comm (15 bytes kept), as /proc and tracers show it. */
+int starve_sys_set_thread_name(const char *name);
+
+/* pthread_mutex_init with PTHREAD_PRIO_INHERIT when priority_inheritance is non-zero (glibc then
+ * locks through FUTEX_LOCK_PI, i.e. a kernel rt_mutex); 0 or an error number. */
+int starve_sys_mutex_init(pthread_mutex_t *mutex, int priority_inheritance);
 
 #endif
