@@ -139,18 +139,12 @@ struct {
 	__type(value, struct long_waits);
 } long_waits SEC(".maps");
 
-/* The task each CPU last switched to: a sched_switch whose prev is someone else means an event
- * never reached us (seen on 6.18 for some threads), and the stale task's stretch must be closed. */
-struct cpu_current {
-	__u32 pid;
-	__u32 _pad;
-};
-
+/* The task each CPU last switched to (struct starve_cpu). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct cpu_current);
+	__type(value, struct starve_cpu);
 } cpu_current SEC(".maps");
 
 static const struct starve_task zero_task;
@@ -166,6 +160,14 @@ static __always_inline bool use_sched_info(void)
 {
 	return settings.wait_source == STARVE_WAIT_SOURCE_SCHED_INFO && starve_have_sched_info() &&
 	       starve_have_task_rq();
+}
+
+/* The programs' clock: the run queue's (sched_clock, what sched_info uses, and nearly free: a
+ * field the scheduler has just updated) with sched_info; CLOCK_MONOTONIC otherwise. In a VM,
+ * bpf_ktime_get_ns alone cost ~60 ns per switch here (kvm-clock), a third of the program. */
+static __always_inline __u64 clock_now(struct task_struct *task_on_this_cpu)
+{
+	return use_sched_info() ? starve_rq_clock(task_on_this_cpu) : bpf_ktime_get_ns();
 }
 
 /* floor(log2(v)) without loops (v == 0 gives 0). */
@@ -563,10 +565,10 @@ static __always_inline void book_preemption(struct starve_task *pt, struct starv
 SEC("tp_btf/sched_switch")
 int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = clock_now(next);
 	struct starve_stats *st = cpu_stats();
 	__u32 prev_pid = prev->pid, next_pid = next->pid, zero = 0;
-	struct cpu_current *cur = bpf_map_lookup_elem(&cpu_current, &zero);
+	struct starve_cpu *cur = bpf_map_lookup_elem(&cpu_current, &zero);
 	struct starve_task *pt = NULL, *nt = NULL;
 
 	if (st)
@@ -575,6 +577,7 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 		if (cur->pid != prev_pid && cur->pid)
 			close_missed_stretch(cur->pid, st);
 		cur->pid = next_pid;
+		cur->clock_ns = now;
 	}
 	/* pid 0: the idle tasks, one per CPU, never tracked */
 	if (next_pid)
@@ -609,12 +612,12 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 
 	if (nt) {
 		if (use_sched_info()) {
-			/* The clock sched_info_arrive will close the bracket with: this run queue's,
-			 * updated at the top of __schedule. */
-			__u64 queued = starve_last_queued(next), clock = starve_rq_clock(next);
+			/* `now` is the clock sched_info_arrive will close the bracket with: this run
+			 * queue's, updated at the top of __schedule. */
+			__u64 queued = starve_last_queued(next);
 
-			if (queued && clock >= queued)
-				close_wait(ctx, prev, next, nt, pt, clock - queued, now);
+			if (queued && now >= queued)
+				close_wait(ctx, prev, next, nt, pt, now - queued, now);
 			else if (st)
 				st->missed_wakeups++;
 		} else if (nt->queued_at_ns) {
@@ -673,7 +676,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	t = bpf_map_lookup_elem(&tasks, &pid);
 	if (!t || !t->blocked_at_ns)
 		return;
-	now = bpf_ktime_get_ns();
+	now = clock_now(waker);
 	blocked = now - t->blocked_at_ns;
 	if (blocked < settings.inversion_min_ns)
 		return;
@@ -713,7 +716,7 @@ int BPF_PROG(starve_sched_waking, struct task_struct *p)
 	if (!settings.events)
 		return 0;
 	if (use_sched_info()) {
-		__u64 arrived = starve_last_arrival(p), clock = starve_rq_clock(bpf_get_current_task_btf());
+		__u64 arrived = starve_last_arrival(p), clock = clock_now(bpf_get_current_task_btf());
 
 		if (!arrived || clock < arrived || clock - arrived < settings.inversion_min_ns)
 			return 0;

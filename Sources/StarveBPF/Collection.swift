@@ -4,10 +4,11 @@ import Glibc
 import StarveCore
 
 extension TaskCounters {
-    /// The Swift view of one `tasks` map value read at `now` (CLOCK_MONOTONIC ns): a thread on a
-    /// CPU has its current stretch added to its runtime, so CPU time does not arrive in lumps at
-    /// switch-out; a waiting thread's open wait is reported apart.
-    public init(_ raw: starve_task, at now: UInt64) {
+    /// The Swift view of one `tasks` map value read at `now` (on the programs' clock): a thread
+    /// on a CPU has its current stretch added to its runtime (`onCPURuntimeNs`: the kernel's
+    /// sum_exec_runtime now, when known), so CPU time does not arrive in lumps at switch-out; a
+    /// waiting thread's open wait is reported apart.
+    public init(_ raw: starve_task, at now: UInt64, onCPURuntimeNs: UInt64? = nil) {
         var r = raw
         let comm = withUnsafeBytes(of: &r.comm) { bytes in
             String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
@@ -23,7 +24,8 @@ extension TaskCounters {
             pid: raw.pid, tgid: raw.tgid, comm: comm, nice: raw.nice, staticPriority: raw.static_prio,
             priority: raw.prio, policy: raw.policy, weight: raw.weight >> UInt64(STARVE_WEIGHT_SHIFT),
             cpuCgroupID: raw.cpu_cgroup_id, cgroupID: raw.dfl_cgroup_id, startTimeNs: raw.start_time_ns,
-            runtimeNs: raw.runtime_ns &+ (raw.oncpu_at_ns != 0 && now > raw.oncpu_at_ns ? now - raw.oncpu_at_ns : 0),
+            runtimeNs: onCPURuntimeNs.map { max(raw.runtime_ns, $0 &- raw.runtime_base_ns) }
+                ?? raw.runtime_ns &+ (raw.oncpu_at_ns != 0 && now > raw.oncpu_at_ns ? now - raw.oncpu_at_ns : 0),
             voluntarySwitches: raw.voluntary_switches,
             involuntarySwitches: raw.involuntary_switches,
             waitAfterWakeup: WaitCounters(raw.wait_wakeup), waitAfterPreemption: WaitCounters(raw.wait_preempt),
@@ -75,10 +77,28 @@ public final class PinnedCollection {
         var out: [TaskCounters] = []
         out.reserveCapacity(max(1024, min(tasks.maxEntries, 1 << 17)))
         let now = monotonicNs()
+        let programNow = try programClockNow() ?? now
         try tasks.forEach(key: UInt32.self, value: starve_task.self) { _, raw in
-            if raw.pid != 0 { out.append(TaskCounters(raw, at: now)) }
+            guard raw.pid != 0 else { return }
+            // At most one thread per CPU is on one: its runtime up to now from the kernel.
+            let onCPU = raw.oncpu_at_ns != 0 ? Self.schedstatRuntimeNs(pid: raw.pid) : nil
+            out.append(TaskCounters(raw, at: programNow, onCPURuntimeNs: onCPU))
         }
         return (out, now)
+    }
+
+    /// "Now" on the programs' clock: CLOCK_MONOTONIC with the wakeup wait source; with the
+    /// sched_info one, the run queues' clock at the latest context switch on any CPU.
+    func programClockNow() throws -> UInt64? {
+        guard config.settings.wait_source == UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) else { return nil }
+        let cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap))
+        return try cpus.perCPUValues(as: starve_cpu.self).map(\.clock_ns).max()
+    }
+
+    /// A thread's on-CPU time so far (/proc/<tid>/schedstat, first field: sum_exec_runtime).
+    static func schedstatRuntimeNs(pid: UInt32) -> UInt64? {
+        guard let text = SchedContextReader.readText("/proc/\(pid)/schedstat") else { return nil }
+        return text.split(separator: " ").first.flatMap { UInt64($0) }
     }
 
     /// The victim x preemptor matrix, cumulative.

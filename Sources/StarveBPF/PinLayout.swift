@@ -23,6 +23,7 @@ public struct PinLayout: Sendable, Equatable {
     public static let statsMap = "stats"
     public static let configMap = "starve_config"
     public static let pairsMap = "preempt_pairs"
+    public static let cpuMap = "cpu_current"
     public static let eventsMap = "events"
     public static let stacksMap = "stacks"
     public static let eventPidsMap = "event_pids"

@@ -59,6 +59,10 @@ final class OutputTests: XCTestCase {
         for c in sampleColumns {
             XCTAssertTrue(doc.contains("| `\(c.name)` |"), "docs/columns.md does not document \(c.name)")
         }
+        let cgroupSection = try XCTUnwrap(doc.range(of: "## `starve-dump cgroups`")).upperBound
+        for c in cgroupColumns {
+            XCTAssertTrue(doc[cgroupSection...].contains("| `\(c.name)` |"), "docs/columns.md does not document cgroup column \(c.name)")
+        }
     }
 
     func testCSVAppenderWritesHeaderOnceAndRefusesForeignFiles() throws {

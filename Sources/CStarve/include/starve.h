@@ -12,7 +12,7 @@
 #endif
 
 /* Bump when any struct below changes: the loader pins it, the reader refuses a mismatch. */
-#define STARVE_ABI_VERSION 2
+#define STARVE_ABI_VERSION 3
 
 #define STARVE_COMM_LEN 16
 
@@ -92,18 +92,31 @@ struct starve_task {
 	__u64 migration_storms;   /* migration-storm events raised for this task */
 
 	/* BPF-side state, not statistics. */
-	__u64 queued_at_ns;  /* when the current preemption wait began (CLOCK_MONOTONIC); 0 otherwise */
-	__u64 oncpu_at_ns;   /* when it last got a CPU (CLOCK_MONOTONIC); 0 when not running (or unknown) */
+	/* Times below are on the programs' clock: the run queues' (sched_clock) with the sched_info
+	 * wait source, CLOCK_MONOTONIC with the wakeup one; struct starve_cpu tells readers "now". */
+	__u64 queued_at_ns;  /* when the current preemption wait began; 0 otherwise */
+	__u64 oncpu_at_ns;   /* when it last got a CPU; 0 when not running (or unknown) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the current wait */
 	__u32 identity_tag;  /* low bits of the task's css_set pointer at the last identity refresh */
 	__u64 runtime_base_ns; /* se.sum_exec_runtime when first seen */
 	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
 	__u32 preemptor_pid;
 	__u32 preemptor_tgid;
-	__u64 blocked_at_ns;       /* run-queue clock at the last voluntary switch-out */
+	__u64 blocked_at_ns;       /* when it last went to sleep (voluntary switch-out) */
 	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
 	__u32 mig_window_count;
 	__u32 _pad;
+};
+
+/* The value of the per-CPU `cpu_current` array: the task each CPU last switched to (a
+ * sched_switch whose prev is someone else means an event never reached us, seen on 6.18 for some
+ * threads, and the stale task's stretch must be closed), and the programs' clock at that switch:
+ * the latest over CPUs is the readers' "now" on that clock (behind by the time since the last
+ * context switch anywhere). */
+struct starve_cpu {
+	__u32 pid;
+	__u32 _pad;
+	__u64 clock_ns;
 };
 
 /* System-wide run-queue latency: the only value of the per-CPU `run_hist` array. */
@@ -261,6 +274,7 @@ struct starve_stack {
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
 _Static_assert(sizeof(struct starve_task) == 440, "starve_task layout");
 _Static_assert(sizeof(struct starve_hist) == 304, "starve_hist layout");
+_Static_assert(sizeof(struct starve_cpu) == 16, "starve_cpu layout");
 _Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
 _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
 _Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");

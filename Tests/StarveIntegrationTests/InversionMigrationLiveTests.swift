@@ -1,0 +1,109 @@
+import Foundation
+import StarveBPF
+import StarveCore
+import XCTest
+
+/// Issue 5 live: priority inversion (with and without a PI mutex, and a control), migration
+/// storms, and a recurring pattern on a quota-throttled cgroup.
+final class InversionMigrationLiveTests: XCTestCase {
+    private func events(_ collector: LoadedCollector, _ arguments: [String]) throws -> [[String: Any]] {
+        let r = try runTool(Live.tool("starve-dump"), ["events", "--pin-dir", collector.pinDir, "--format", "json", "--duration", "1"] + arguments)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    private func pid(_ e: [String: Any], _ role: String) -> Int? { (e[role] as? [String: Any])?["pid"] as? Int }
+
+    private func tid(_ run: ScenarioRun, _ role: String) throws -> Int {
+        try XCTUnwrap(run.participant(role)?["tid"].flatMap { Int($0) }, "no \(role) tid in \(run.participants)")
+    }
+
+    func testInversionNamesTheBlockedAndTheBlockingThreads() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["inversion", "--duration", "3"])
+        let blocked = try tid(run, "blocked"), holder = try tid(run, "holder"), hog = try tid(run, "hog")
+        let end = try run.finish()
+        XCTAssertEqual(end.status, 0, end.output)
+
+        let found = try events(collector, ["--kind", "priority-inversion"])
+        let mine = found.filter { pid($0, "task") == blocked }
+        XCTAssertFalse(mine.isEmpty, "no inversion reported for blocked thread \(blocked): \(found)")
+        for e in mine {
+            XCTAssertEqual(pid(e, "other"), holder, "the blocking task is the holder: \(e)")
+            XCTAssertGreaterThanOrEqual(e["duration_ns"] as? Int ?? 0, 50_000_000)
+            XCTAssertGreaterThanOrEqual((e["value"] as? Int ?? 0) * 2, e["duration_ns"] as? Int ?? 0, "the holder waited most of the block")
+        }
+        XCTAssertTrue(mine.contains { pid($0, "third") == hog }, "the hog kept the holder off the CPU: \(mine)")
+        XCTAssertTrue(mine.contains { ($0["task_kernel_stack"] as? [String] ?? []).contains { $0.hasPrefix("futex") } },
+                      "the blocked thread's stack shows the futex it waits on: \(mine.map { $0["task_kernel_stack"] ?? [] })")
+        try run.assertNothingLeft()
+    }
+
+    func testPIMutexBoostIsReported() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["inversion", "--pi", "--duration", "3"])
+        let blocked = try tid(run, "blocked"), holder = try tid(run, "holder")
+        _ = try run.finish()
+        let boosts = try events(collector, ["--kind", "pi-boost"]).filter { pid($0, "task") == holder }
+        XCTAssertFalse(boosts.isEmpty, "no pi-boost of holder \(holder)")
+        for e in boosts {
+            XCTAssertEqual(pid(e, "other"), blocked, "the top waiter is the blocked thread: \(e)")
+            XCTAssertEqual(e["value"] as? Int, 110, "the holder gets the nice -10 waiter's prio 110: \(e)")
+            XCTAssertEqual((e["task"] as? [String: Any])?["prio"] as? Int, 139, "from its own nice 19 prio: \(e)")
+        }
+        try run.assertNothingLeft()
+    }
+
+    func testControlWithoutALowerPriorityHolderIsNotFlagged() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["inversion", "--control", "--duration", "3"])
+        let blocked = try tid(run, "blocked")
+        _ = try run.finish()
+        let found = try events(collector, ["--kind", "priority-inversion"]).filter { pid($0, "task") == blocked }
+        XCTAssertEqual(found.count, 0, "a holder as important as the blocked thread is no inversion: \(found)")
+        try run.assertNothingLeft()
+    }
+
+    func testMigrationScenarioRaisesAStormAndNiceWorkloadsDoNot() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let plain = try Workload(["--workers", "3", "--nice", "0,5,10", "--cpu", "1", "--duration", "60"])
+        let spread = try Workload(["--workers", "2", "--nice", "0,5", "--cpu", "0-1", "--duration", "60"])
+        let run = try ScenarioRun(["migration", "--duration", "2"])
+        let migrating = try XCTUnwrap(run.participant("migrating")?["pid"].flatMap { Int($0) })
+        _ = try run.finish()
+        plain.stop()
+        spread.stop()
+        let storms = try events(collector, ["--kind", "migration-storm"])
+        XCTAssertTrue(storms.contains { pid($0, "task") == migrating && ($0["value"] as? Int ?? 0) >= 200 },
+                      "no storm for the flipping task \(migrating): \(storms)")
+        let quiet = Set((plain.workerPIDs + spread.workerPIDs).map(Int.init))
+        XCTAssertFalse(storms.contains { quiet.contains(pid($0, "task") ?? -1) }, "a plain nice workload made a storm: \(storms)")
+        try run.assertNothingLeft()
+    }
+
+    func testPeriodicThrottlingPatternStartsAndEndsOnce() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let group = try ScratchCgroup(prefix: "starve-test-pattern")
+        defer { try? group.remove() }
+        try group.setQuota(quotaUs: 20_000, periodUs: 100_000)
+        let work = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", group.directory])
+        defer { work.stop() }
+        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "6"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").filter { $0.contains("pattern") && $0.contains(group.path) }
+        let started = lines.filter { $0.contains("pattern started: periodic-throttling \(group.path) (period 0.100 s)") }
+        let ended = lines.filter { $0.contains("pattern ended: periodic-throttling \(group.path)") }
+        XCTAssertEqual(started.count, 1, r.stdout)
+        XCTAssertEqual(ended.count, 1, "ends once, at the end of the run: \(r.stdout)")
+    }
+}
