@@ -26,7 +26,9 @@ usage: scripts/run.sh COMMAND [ARGS...]
   status       starve-load status for $PIN_DIR
   unload       detach and remove the pins at $PIN_DIR (root)
   demo         the main job on defaults: build, load, nice 0/5/10 workload, 5 samples as a table and
-               to assets/demo-samples.csv, unload (root; pins at $DEMO_PIN_DIR)
+               to assets/demo-samples.csv; then a noisy neighbour and a quota-throttled cgroup:
+               per-cgroup verdicts and starvation events with stacks; unload (root; pins at
+               $DEMO_PIN_DIR)
   test         install what is needed, build, run all tests (root for the live BPF tests;
                STARVE_REQUIRE_BPF=1 turns their skips into failures)
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
@@ -120,8 +122,10 @@ demo() {
   fi
   "$BIN/starve-load" --pin-dir "$DEMO_PIN_DIR" --btf "$BTF_PATH"
   DEMO_WORK_PID=""
+  DEMO_QUOTA_PID=""
   demo_cleanup() {
-    if [ -n "$DEMO_WORK_PID" ]; then kill "$DEMO_WORK_PID" 2>/dev/null || true; wait "$DEMO_WORK_PID" 2>/dev/null || true; fi
+    # starve-work removes its cgroups and workers on SIGTERM.
+    for p in $DEMO_WORK_PID $DEMO_QUOTA_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     "$BIN/starve-load" unload --pin-dir "$DEMO_PIN_DIR" >/dev/null 2>&1 || true
   }
   trap demo_cleanup EXIT
@@ -132,8 +136,23 @@ demo() {
   sleep 0.5
   say "5 samples, 1 s apart (table below; CSV to assets/demo-samples.csv)"
   "$BIN/starve-dump" --pin-dir "$DEMO_PIN_DIR" --interval 1 --iterations 5 --top 8 --output "$csv"
-  "$BIN/starve-load" status --pin-dir "$DEMO_PIN_DIR" | tail -n 9
   say "CSV: $csv ($(($(wc -l <"$csv") - 1)) rows); columns: docs/columns.md"
+  wait "$DEMO_WORK_PID" 2>/dev/null || true
+  DEMO_WORK_PID=""
+  say "who starves whom: a CPU hog next to a duty-cycle task in another cgroup, and a cgroup at its CPU quota"
+  "$BIN/starve-work" scenario noisy --duration 7 --cpu 0 >/dev/null &
+  DEMO_WORK_PID=$!
+  "$BIN/starve-work" scenario quota --duration 7 --cpu 1 >/dev/null &
+  DEMO_QUOTA_PID=$!
+  sleep 1
+  say "per cgroup, 5 samples: latency percentiles, who preempted whom, throttling, verdicts, patterns"
+  "$BIN/starve-dump" cgroups --pin-dir "$DEMO_PIN_DIR" --interval 1 --iterations 5 --top 6
+  say "the starvation events they caused (first 3, with kernel stacks)"
+  "$BIN/starve-dump" events --pin-dir "$DEMO_PIN_DIR" --kind starvation --count 3 --duration 2 --frames 4
+  wait "$DEMO_WORK_PID" "$DEMO_QUOTA_PID" 2>/dev/null || true
+  DEMO_WORK_PID=""
+  DEMO_QUOTA_PID=""
+  "$BIN/starve-load" status --pin-dir "$DEMO_PIN_DIR" | grep -E "sched_switch events|dropped|missed|starvations|events (written|lost)"
 }
 
 run_tests() {

@@ -95,7 +95,7 @@ public enum Collector {
             throw StarveError("the events ring buffer size must be a power of two of at least \(page) bytes, not \(options.eventsBytes)")
         }
         guard options.eventPids.count <= 256 else { throw StarveError("at most 256 event pids") }
-        let waitSource = try options.waitSource ?? (schedInfoWorks() ? .schedInfo : .wakeup)
+        let waitSource = options.waitSource ?? (schedInfoWorks() ? .schedInfo : .wakeup)
         if waitSource == .schedInfo, !schedInfoWorks() {
             throw StarveError("--wait-source sched-info: this kernel does not keep sched_info (/proc/self/schedstat has no timeslices); use --wait-source wakeup")
         }

@@ -152,7 +152,8 @@ public struct CgroupAnalyzer: Sendable {
             r.runtimeNs &+= t.runtimeDeltaNs
             r.waitCount &+= t.waitCount
             r.waitNs &+= t.waitNs
-            for (i, c) in t.waitHistogram.counts.enumerated() where i < r.waitHistogram.counts.count { r.waitHistogram.counts[i] &+= c }
+            let delta = t.waitHistogram
+            for (i, c) in delta.counts.enumerated() where i < r.waitHistogram.counts.count { r.waitHistogram.counts[i] &+= c }
             if t.waitCount > 0 { r.waitMaxNs = max(r.waitMaxNs ?? 0, t.task.waitMaxNs) }
             r.preemptedSame &+= t.preemptedSame
             r.preemptedOther &+= t.preemptedOther

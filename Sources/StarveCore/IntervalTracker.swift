@@ -15,8 +15,15 @@ public struct TaskInterval: Sendable, Equatable {
     public var waitThrottledNs: UInt64 = 0
     public var waitCount: UInt64
     public var migrations: UInt64
-    /// Waits closed in this interval, by size.
-    public var waitHistogram: LogHistogram
+    /// Waits closed in this interval, by size: computed when asked for, from the two snapshots'
+    /// histograms (shared, not copied), since at 100k threads building one per thread per sample
+    /// cost more than the rest of the interval arithmetic.
+    public var waitHistogram: LogHistogram {
+        get { baseHistogram.map { task.waitHistogram.delta(since: $0) } ?? task.waitHistogram }
+        set { task.waitHistogram = newValue; baseHistogram = nil }
+    }
+    /// The histogram at the start of the interval (nil: the task is new, it counts from zero).
+    public var baseHistogram: LogHistogram?
     /// Involuntary switch-outs by who took the CPU.
     public var preemptedSame: UInt64 = 0
     public var preemptedOther: UInt64 = 0
@@ -91,7 +98,7 @@ public struct IntervalTracker: Sendable {
                                 waitPreemptNs: t.waitAfterPreemption.totalNs &- b.waitAfterPreemption.totalNs,
                                 waitCount: t.waitCount &- b.waitCount,
                                 migrations: t.migrations &- b.migrations,
-                                waitHistogram: t.waitHistogram.delta(since: b.waitHistogram)
+                                baseHistogram: j >= 0 ? b.waitHistogram : nil
                             )
                             interval.waitThrottledNs = t.waitAfterThrottle.totalNs &- b.waitAfterThrottle.totalNs
                             interval.preemptedSame = t.preemptedSame &- b.preemptedSame

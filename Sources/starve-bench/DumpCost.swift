@@ -94,6 +94,7 @@ final class SyntheticMaps {
             tasksFD = try create(PinLayout.tasksMap, BPF_MAP_TYPE_HASH, key: 4, value: MemoryLayout<starve_task>.size, max: UInt32(threads))
             _ = try create(PinLayout.runHistMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_hist>.size, max: 1)
             _ = try create(PinLayout.statsMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_stats>.size, max: 1)
+            _ = try create(PinLayout.cpuMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_cpu>.size, max: 1)
             let configFD = try create(PinLayout.configMap, BPF_MAP_TYPE_ARRAY, key: 4, value: MemoryLayout<starve_config>.size, max: 1)
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)

@@ -90,7 +90,7 @@ final class ShareAnalysisTests: XCTestCase {
                                 openWaitNs: UInt64(openWaitMs * 1e6))
         return TaskInterval(task: task, intervalNs: UInt64(intervalMs * 1e6), runtimeDeltaNs: UInt64(runMs * 1e6), runtimeEMANs: 0,
                             voluntarySwitches: sleeps, involuntarySwitches: 0, waitWakeupNs: 0, waitPreemptNs: UInt64(waitMs * 1e6),
-                            waitCount: 0, migrations: 0, waitHistogram: LogHistogram(counterWidth: .bits32))
+                            waitCount: 0, migrations: 0, baseHistogram: nil)
     }
 
     private let cpu1 = TaskSchedContext(allowedCPUs: [1])
