@@ -98,7 +98,9 @@ final class InversionMigrationLiveTests: XCTestCase {
         try group.setQuota(quotaUs: 20_000, periodUs: 100_000)
         let work = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", group.directory])
         defer { work.stop() }
-        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "6"])
+        // Ten samples: the detector wants a steady rate over 4 of its 5-sample window, and one
+        // disturbed second on a busy CI machine must not leave too few to start in.
+        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "10"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").filter { $0.contains("pattern") && $0.contains(group.path) }
         let started = lines.filter { $0.contains("pattern started: periodic-throttling \(group.path) (period 0.100 s)") }
