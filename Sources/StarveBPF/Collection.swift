@@ -50,6 +50,8 @@ public final class PinnedCollection {
     public let tasks: PinnedMap
     public let runHist: PinnedMap
     public let stats: PinnedMap
+    public let cpus: PinnedMap
+    public let pairs: PinnedMap
     public let config: starve_config
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
@@ -69,6 +71,10 @@ public final class PinnedCollection {
         try tasks.requireValueSize(starve_task.self)
         runHist = try PinnedMap(path: layout.map(PinLayout.runHistMap))
         stats = try PinnedMap(path: layout.map(PinLayout.statsMap))
+        cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap))
+        try cpus.requireValueSize(starve_cpu.self)
+        pairs = try PinnedMap(path: layout.map(PinLayout.pairsMap))
+        try pairs.requireValueSize(starve_pair.self)
     }
 
     /// Every tracked thread, as the kernel side has counted it so far, and the CLOCK_MONOTONIC
@@ -91,22 +97,25 @@ public final class PinnedCollection {
     /// sched_info one, the run queues' clock at the latest context switch on any CPU.
     func programClockNow() throws -> UInt64? {
         guard config.settings.wait_source == UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) else { return nil }
-        let cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap))
         return try cpus.perCPUValues(as: starve_cpu.self).map(\.clock_ns).max()
     }
 
     /// A thread's on-CPU time so far (/proc/<tid>/schedstat, first field: sum_exec_runtime).
     static func schedstatRuntimeNs(pid: UInt32) -> UInt64? {
-        guard let text = SchedContextReader.readText("/proc/\(pid)/schedstat") else { return nil }
-        return text.split(separator: " ").first.flatMap { UInt64($0) }
+        schedstat("/proc/\(pid)/schedstat")?.runtimeNs
+    }
+
+    /// /proc/<pid>/schedstat: on-CPU ns, run-queue wait ns, timeslices (the kernel's sched_info).
+    static func schedstat(_ path: String) -> (runtimeNs: UInt64, waitNs: UInt64, timeslices: UInt64)? {
+        guard let text = SchedContextReader.readText(path) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
+        return f.count >= 3 ? (f[0], f[1], f[2]) : nil
     }
 
     /// The victim x preemptor matrix, cumulative.
     public func readPairs() throws -> [PreemptionPair: PreemptionCounts] {
-        let map = try PinnedMap(path: layout.map(PinLayout.pairsMap))
-        try map.requireValueSize(starve_pair.self)
         var out: [PreemptionPair: PreemptionCounts] = [:]
-        try map.forEach(key: starve_pair_key.self, value: starve_pair.self) { k, v in
+        try pairs.forEach(key: starve_pair_key.self, value: starve_pair.self) { k, v in
             out[PreemptionPair(victimCgroup: k.victim_cgroup_id, preemptorCgroup: k.preemptor_cgroup_id,
                                victimTgid: k.victim_tgid, preemptorTgid: k.preemptor_tgid)] =
                 PreemptionCounts(count: v.count, waitNs: v.wait_ns, maxNs: v.max_ns)

@@ -95,8 +95,9 @@ public enum Collector {
             throw StarveError("the events ring buffer size must be a power of two of at least \(page) bytes, not \(options.eventsBytes)")
         }
         guard options.eventPids.count <= 256 else { throw StarveError("at most 256 event pids") }
-        let waitSource = options.waitSource ?? (schedInfoWorks() ? .schedInfo : .wakeup)
-        if waitSource == .schedInfo, !schedInfoWorks() {
+        let schedInfo = schedInfoWorks()
+        let waitSource = options.waitSource ?? (schedInfo ? .schedInfo : .wakeup)
+        if waitSource == .schedInfo, !schedInfo {
             throw StarveError("--wait-source sched-info: this kernel does not keep sched_info (/proc/self/schedstat has no timeslices); use --wait-source wakeup")
         }
         let gid: gid_t? = try options.group.map(groupID(named:))
@@ -220,9 +221,7 @@ public enum Collector {
     /// Whether the kernel keeps sched_info: /proc/self/schedstat counts our timeslices (always on
     /// with CONFIG_SCHED_INFO since 5.14; before, only with schedstats or delay accounting on).
     static func schedInfoWorks() -> Bool {
-        guard let text = SchedContextReader.readText("/proc/self/schedstat") else { return false }
-        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-        return fields.count >= 3 && (UInt64(fields[2]) ?? 0) > 0
+        (PinnedCollection.schedstat("/proc/self/schedstat")?.timeslices ?? 0) > 0
     }
 
     static func groupID(named name: String) throws -> gid_t {
