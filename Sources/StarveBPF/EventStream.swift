@@ -16,8 +16,9 @@ public final class EventStream {
     /// Records too short to be an event (another starve version writing): counted, skipped.
     public private(set) var malformed = 0
 
-    /// Opens the ring buffer and the stack map under `layout` (the ABI is checked by `collection`).
-    public init(layout: PinLayout, collection: PinnedCollection) throws {
+    /// Opens the ring buffer and the stack map beside `collection`'s pins (whose ABI it checked).
+    public init(collection: PinnedCollection) throws {
+        let layout = collection.layout
         do {
             events = try PinnedMap(path: layout.map(PinLayout.eventsMap), readOnly: false)
         } catch let e as StarveError where e.message.hasPrefix("permission denied") {

@@ -79,3 +79,8 @@ public struct CSVAppender: ~Copyable {
 public func writeStdout(_ s: String) {
     _ = CSVAppender.writeAll(fd: STDOUT_FILENO, s)
 }
+
+/// Writes `s` to standard error in full, unbuffered.
+public func writeStderr(_ s: String) {
+    _ = CSVAppender.writeAll(fd: STDERR_FILENO, s)
+}

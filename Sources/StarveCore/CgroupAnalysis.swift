@@ -229,18 +229,17 @@ public struct CgroupAnalyzer: Sendable {
             }
             let longWait = r.topPreemptors.reduce(0) { $0 &+ $1.waitNs }
             if let top = r.topPreemptors.first, longWait > 0, Double(top.waitNs) >= settings.dominance * Double(longWait) {
-                // The preemptor's CPU share: its cgroup's row (another cgroup), or its process's.
-                let share: Double? = top.tgid == nil ? rows[top.cgroup]?.cpuPercent : nil
-                if top.tgid == nil, top.cgroup > 1, let share, share >= settings.neighbourMinCPUPercent {
+                // Another cgroup: a noisy neighbour when its own row shows a large CPU share.
+                if top.tgid == nil, top.cgroup > 1, let share = rows[top.cgroup]?.cpuPercent, share >= settings.neighbourMinCPUPercent {
                     rows[id]?.verdict = .victim
                     rows[id]?.evidence = "\(top.label) used \(formatFixed(share, decimals: 1)) % CPU and held the CPU for \(ms(top.waitNs)) of \(ms(longWait)) ms of waits (\(top.count) waits); max wait \(ms(r.waitMaxNs ?? 0)) ms"
                     neighbours[top.cgroup, default: []].append(r.path)
                     continue
                 }
-                if let tgid = top.tgid {
+                // A process of its own cgroup.
+                if top.tgid != nil {
                     rows[id]?.verdict = .victim
                     rows[id]?.evidence = "\(top.label) (same cgroup) held the CPU for \(ms(top.waitNs)) of \(ms(longWait)) ms of waits (\(top.count) waits); max wait \(ms(r.waitMaxNs ?? 0)) ms"
-                    _ = tgid
                     continue
                 }
             }

@@ -109,7 +109,7 @@ extension StarveDump {
         private func report(_ transitions: [PatternTransition]) {
             for t in transitions {
                 let line = describe(t) + "\n"
-                if format == .table { writeStdout(line) } else { FileHandle.standardError.write(Data(line.utf8)) }
+                if format == .table { writeStdout(line) } else { writeStderr(line) }
             }
         }
 

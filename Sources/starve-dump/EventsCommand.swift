@@ -1,5 +1,4 @@
 import ArgumentParser
-import Glibc
 import StarveBPF
 import StarveCore
 
@@ -46,12 +45,11 @@ extension StarveDump {
 
         func run() throws {
             let signals = StopSignals()
-            let layout = PinLayout(directory: pinDir)
-            let collection = try PinnedCollection(layout: layout)
-            let stream = try EventStream(layout: layout, collection: collection)
+            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let stream = try EventStream(collection: collection)
             let statsAtStart = try collection.readStats()
             let symbols = EventSymbols()
-            if let note = symbols.kernelNote { printError(note) }
+            if let note = symbols.kernelNote { writeStderr(note + "\n") }
             let started = monotonicNs()
             let clock = WallClock()
             let kinds = Set(kind), pids = Set(pid)
@@ -81,7 +79,7 @@ extension StarveDump {
             }
             let s = try collection.readStats()
             let lost = s.eventsLost &- statsAtStart.eventsLost
-            printError("\(seen) events shown; lost while reading: \(lost) (ring buffer full \(s.eventsRingbufFull &- statsAtStart.eventsRingbufFull), rate limit \(s.eventsRateLimited &- statsAtStart.eventsRateLimited), sampling \(s.eventsSampledOut &- statsAtStart.eventsSampledOut), PID filter \(s.eventsFiltered &- statsAtStart.eventsFiltered))")
+            writeStderr("\(seen) events shown; lost while reading: \(lost) (ring buffer full \(s.eventsRingbufFull &- statsAtStart.eventsRingbufFull), rate limit \(s.eventsRateLimited &- statsAtStart.eventsRateLimited), sampling \(s.eventsSampledOut &- statsAtStart.eventsSampledOut), PID filter \(s.eventsFiltered &- statsAtStart.eventsFiltered))\n")
         }
     }
 }
@@ -134,10 +132,4 @@ final class EventSymbols {
     private func kernelFrame(_ address: UInt64) -> String {
         kernel.map { $0.isRestricted ? hexAddress(address) : $0.symbolize(address) } ?? hexAddress(address)
     }
-}
-
-func printError(_ s: String) {
-    var line = s
-    if !line.hasSuffix("\n") { line += "\n" }
-    fputs(line, stderr)
 }
