@@ -388,6 +388,13 @@ static __always_inline void event_stacks(void *ctx, struct starve_event *e, stru
 	}
 }
 
+static __always_inline void event_submit(struct starve_event *e, struct starve_stats *st)
+{
+	bpf_ringbuf_submit(e, 0);
+	if (st)
+		st->events_emitted++;
+}
+
 /* At switch-in of `next` after a wait of `delta` ns over the threshold; `prev` held the CPU. */
 static __noinline void emit_starvation(void *ctx, struct task_struct *prev, struct task_struct *next,
 				       struct starve_task *t, __u64 delta)
@@ -419,9 +426,7 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	if (cause != STARVE_WAIT_WAKEUP)
 		event_task_from_entry(&e->third, t->preemptor_pid); /* who took the CPU at the start */
 	event_stacks(ctx, e, next);
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_emitted++;
+	event_submit(e, st);
 }
 
 /* A preemption wait ended: book it in the victim x preemptor matrix. */
@@ -699,9 +704,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	event_task_from(&e->other, waker);
 	event_task_from_entry(&e->third, preemptor);
 	event_stacks(ctx, e, p);
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_emitted++;
+	event_submit(e, st);
 }
 
 /* In the waker's context (sched_wakeup may run on the wakee's CPU instead). Only a wakee that
@@ -784,9 +787,7 @@ int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct 
 		event_task_from(&e->other, pi_task);
 	/* The owner's own stack only when it is not running elsewhere (it would be moving). */
 	event_stacks(ctx, e, (p->on_cpu && p != bpf_get_current_task_btf()) ? NULL : p);
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_emitted++;
+	event_submit(e, st);
 	return 0;
 }
 
@@ -811,9 +812,7 @@ static __noinline void emit_storm(void *ctx, struct task_struct *p, struct starv
 	e->value = t->mig_window_count;
 	event_task_from(&e->task, p);
 	event_stacks(ctx, e, NULL);
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_emitted++;
+	event_submit(e, st);
 }
 
 SEC("tp_btf/sched_migrate_task")
