@@ -15,23 +15,10 @@ extension StarveDump {
                 once when they start and once when they end. See docs/signals.md.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
-
-        @Option(help: "Seconds between samples.")
-        var interval: Double = 1
-
-        @Option(help: "Samples to take; 0 = until Ctrl-C.")
-        var iterations: Int = 0
+        @OptionGroup var sampling: SamplingOptions
 
         @Option(help: "Rows per sample in the table, most waiting first; 0 = all. CSV and JSON carry every cgroup.")
         var top: Int = 20
-
-        @Option(help: "Standard output format: table, csv or json (JSON lines).")
-        var format: OutputFormat = .table
-
-        @Option(help: "Append CSV rows to this file (header written when new; a file with another header is refused).")
-        var output: String?
 
         @Option(help: "A noisy neighbour uses at least this share of one CPU, percent.")
         var neighbourMinCpu: Double = 50
@@ -40,16 +27,14 @@ extension StarveDump {
         var noPatterns = false
 
         func validate() throws {
-            guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
-            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
             guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
             guard neighbourMinCpu > 0 && neighbourMinCpu <= 100 * 4096 else { throw ValidationError("--neighbour-min-cpu must be a positive percentage") }
         }
 
         func run() throws {
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
-            let csv = try output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }
+            let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
+            let csv = try sampling.output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }
             guard let hierarchy = CgroupFS.cpuHierarchy() else {
                 throw StarveError("no cgroup hierarchy with the cpu controller is mounted (looked in /proc/self/mountinfo)")
             }
@@ -76,12 +61,12 @@ extension StarveDump {
             let baseline = try collection.readTasks()
             _ = tracker.advance(to: baseline.tasks, atNs: baseline.atNs)
             analyzer.prime(pairs: try collection.readPairs(), throttle: throttle(for: Set(baseline.tasks.map(\.cpuCgroupID))))
-            if format == .csv { writeStdout(CgroupFormatter.csvHeader) }
+            if sampling.format == .csv { writeStdout(CgroupFormatter.csvHeader) }
 
             var sample = 0
             var lastAt = baseline.atNs
-            while iterations == 0 || sample < iterations {
-                if signals.wait(seconds: interval) != nil { break }
+            while sampling.iterations == 0 || sample < sampling.iterations {
+                if signals.wait(seconds: sampling.interval) != nil { break }
                 sample += 1
                 let snapshot = try collection.readTasks()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
@@ -92,7 +77,7 @@ extension StarveDump {
                 lastAt = snapshot.atNs
                 let context = SampleContext(sample: sample, timestamp: Date())
                 let active = rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 }
-                switch format {
+                switch sampling.format {
                 case .table: writeStdout(CgroupFormatter.table(context, Array(active.prefix(top == 0 ? active.count : top))) + "\n")
                 case .csv: writeStdout(CgroupFormatter.csvRows(context, active))
                 case .json: writeStdout(CgroupFormatter.jsonLines(context, active))
@@ -109,7 +94,7 @@ extension StarveDump {
         private func report(_ transitions: [PatternTransition]) {
             for t in transitions {
                 let line = describe(t) + "\n"
-                if format == .table { writeStdout(line) } else { writeStderr(line) }
+                if sampling.format == .table { writeStdout(line) } else { writeStderr(line) }
             }
         }
 

@@ -18,3 +18,26 @@ struct StarveDump: ParsableCommand {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json
 }
+
+/// The options every sampling subcommand (tasks, cgroups) shares.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
+    var pinDir: String = PinLayout.defaultDirectory
+
+    @Option(help: "Seconds between samples.")
+    var interval: Double = 1
+
+    @Option(help: "Samples to take; 0 = until Ctrl-C.")
+    var iterations: Int = 0
+
+    @Option(help: "Standard output format: table, csv or json (JSON lines).")
+    var format: OutputFormat = .table
+
+    @Option(help: "Append CSV rows to this file (header written when new; a file with another header is refused).")
+    var output: String?
+
+    func validate() throws {
+        guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
+        guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
+    }
+}

@@ -7,26 +7,13 @@ extension StarveDump {
     struct Tasks: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sample per-thread statistics every --interval seconds (the default).")
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
-
-        @Option(help: "Seconds between samples.")
-        var interval: Double = 1
-
-        @Option(help: "Samples to take; 0 = until Ctrl-C.")
-        var iterations: Int = 0
+        @OptionGroup var sampling: SamplingOptions
 
         @Option(help: "Rows per sample in the table, busiest first; 0 = all. CSV and JSON carry every matching task.")
         var top: Int = 20
 
         @Option(help: "EMA smoothing factor for ROLL_MS / runtime_ema_ns, in (0, 1].")
         var alpha: Double = 0.3
-
-        @Option(help: "Append CSV rows to this file (header written when new; a file with another header is refused).")
-        var output: String?
-
-        @Option(help: "Standard output format: table, csv or json (JSON lines).")
-        var format: OutputFormat = .table
 
         @Option(parsing: .upToNextOption, help: "Only these thread ids (repeatable).")
         var pid: [UInt32] = []
@@ -55,8 +42,6 @@ extension StarveDump {
         var tickets: TicketMapping?
 
         func validate() throws {
-            guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
-            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
             guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
             guard alpha > 0 && alpha <= 1 else { throw ValidationError("--alpha must be in (0, 1]") }
             guard (0...100_000_000).contains(simulateDraws) else { throw ValidationError("--simulate-draws must be between 0 and 100000000") }
@@ -64,23 +49,23 @@ extension StarveDump {
 
         func run() throws {
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
             let analyzeShares = share || simulateDraws > 0 || tickets != nil
             let formatter = SampleFormatter(shareColumns: analyzeShares ? shareColumns : [])
             var analyzer = ShareAnalyzer(settings: ShareAnalysisSettings(draws: simulateDraws, seed: seed, tickets: tickets ?? .weight))
             let reader = analyzeShares ? SchedContextReader() : nil
-            let csv = try output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
+            let csv = try sampling.output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
             let filter = TaskFilter(pids: Set(pid), tgids: Set(tgid), comm: comm, includeKernelThreads: !noKernelThreads)
 
             var tracker = IntervalTracker(alpha: alpha)
             let baseline = try collection.readTasks()
             try requireKnown(pids: pid, tgids: tgid, in: baseline.tasks)
             _ = tracker.advance(to: baseline.tasks.filter(filter.matches), atNs: baseline.atNs)
-            if format == .csv { writeStdout(formatter.csvHeader) }
+            if sampling.format == .csv { writeStdout(formatter.csvHeader) }
 
             var sample = 0
-            while iterations == 0 || sample < iterations {
-                if signals.wait(seconds: interval) != nil { break }  // Ctrl-C: stop between samples
+            while sampling.iterations == 0 || sample < sampling.iterations {
+                if signals.wait(seconds: sampling.interval) != nil { break }  // Ctrl-C: stop between samples
                 sample += 1
                 let snapshot = try collection.readTasks()
                 let context = SampleContext(sample: sample, timestamp: Date())
@@ -93,7 +78,7 @@ extension StarveDump {
                     let contexts = reader.contexts(of: intervals.filter(ShareAnalyzer.competes).map { ($0.task.pid, $0.task.tgid) })
                     shares = analyzer.analyze(sample: sample, intervals: intervals, contexts: contexts, allCPUs: reader.allCPUs)
                 }
-                switch format {
+                switch sampling.format {
                 case .table:
                     writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tasks.count, shares: shares) + "\n")
                 case .csv: writeStdout(formatter.csvRows(context, ordered, shares: shares))
