@@ -27,6 +27,8 @@
 #define PF_KTHREAD 0x00200000
 #define NSEC_PER_SEC 1000000000ULL
 #define E2BIG 7
+#define barrier() asm volatile("" ::: "memory")
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 /* Waits at least this long are remembered per task (`long_waits`) for inversion checks. */
 #define LONG_WAIT_NS 1000000ULL
 #define LONG_WAIT_SLOTS 4
@@ -251,10 +253,13 @@ static __noinline struct starve_task *task_create(struct task_struct *p, __u32 p
 	t = bpf_map_lookup_elem(&tasks, &pid);
 	if (!t)
 		return NULL;
-	t->pid = pid;
+	/* pid last: readers skip entries whose pid is still 0, so they never see a half-built one
+	 * (a runtime base of 0 would make a running thread's runtime its whole life's). */
 	t->start_time_ns = p->start_time;
 	t->runtime_base_ns = p->se.sum_exec_runtime;
 	refresh_identity(t, p);
+	barrier();
+	WRITE_ONCE(t->pid, pid);
 	if (st)
 		st->tasks_created++;
 	return t;

@@ -24,7 +24,7 @@ extension TaskCounters {
             pid: raw.pid, tgid: raw.tgid, comm: comm, nice: raw.nice, staticPriority: raw.static_prio,
             priority: raw.prio, policy: raw.policy, weight: raw.weight >> UInt64(STARVE_WEIGHT_SHIFT),
             cpuCgroupID: raw.cpu_cgroup_id, cgroupID: raw.dfl_cgroup_id, startTimeNs: raw.start_time_ns,
-            runtimeNs: onCPURuntimeNs.map { max(raw.runtime_ns, $0 &- raw.runtime_base_ns) }
+            runtimeNs: onCPURuntimeNs.flatMap { $0 >= raw.runtime_base_ns ? max(raw.runtime_ns, $0 - raw.runtime_base_ns) : nil }
                 ?? raw.runtime_ns &+ (raw.oncpu_at_ns != 0 && now > raw.oncpu_at_ns ? now - raw.oncpu_at_ns : 0),
             voluntarySwitches: raw.voluntary_switches,
             involuntarySwitches: raw.involuntary_switches,

@@ -68,7 +68,12 @@ public struct IntervalTracker: Sendable {
 
     /// Records `snapshot` taken at `atNs` (CLOCK_MONOTONIC) and returns one interval per task, or
     /// an empty array for the first snapshot, which only sets the baseline.
+    ///
+    /// Runtime never goes backwards: a running thread's runtime is an estimate (its stretch on the
+    /// CPU so far), and one that came out above the next reading gives a zero delta, with the
+    /// higher value kept as the base, so no time is counted twice.
     public mutating func advance(to snapshot: [TaskCounters], atNs: UInt64) -> [TaskInterval] {
+        var snapshot = snapshot
         var nextEMA = [Double](repeating: 0, count: snapshot.count)
         var out: [TaskInterval] = []
         if let since = previousAtNs {
@@ -82,7 +87,8 @@ public struct IntervalTracker: Sendable {
                         // A task seen for the first time (or a reused pid) counts from zero.
                         let zero = j < 0 ? TaskCounters(pid: t.pid, tgid: t.tgid, comm: t.comm) : nil
                         let interval = withBase(j >= 0 ? prev[j] : zero!) { b in
-                            let runtimeDelta = t.runtimeNs &- b.runtimeNs
+                            let backwards = t.runtimeNs < b.runtimeNs
+                            let runtimeDelta = backwards ? 0 : t.runtimeNs - b.runtimeNs
                             // The first interval of a task seeds its EMA (NaN: no EMA yet).
                             let before = j >= 0 ? prevEMA[j] : .nan
                             let ema = before.isNaN ? Double(runtimeDelta) : alpha * Double(runtimeDelta) + (1 - alpha) * before
@@ -106,6 +112,10 @@ public struct IntervalTracker: Sendable {
                             interval.preemptedSystem = t.preemptedSystem &- b.preemptedSystem
                             interval.preemptionsCaused = t.preemptionsCaused &- b.preemptionsCaused
                             interval.migrationStorms = t.migrationStorms &- b.migrationStorms
+                            if backwards {
+                                interval.task.runtimeNs = b.runtimeNs
+                                snapshot[i].runtimeNs = b.runtimeNs
+                            }
                             return interval
                         }
                         out.append(interval)

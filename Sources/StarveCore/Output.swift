@@ -55,9 +55,11 @@ public enum CSV {
 /// Fixed-point formatting without Foundation's locale machinery (fast, and always a dot).
 public func formatFixed(_ x: Double, decimals: Int) -> String {
     guard x.isFinite else { return x.isNaN ? "nan" : (x < 0 ? "-inf" : "inf") }
-    if decimals == 0 { return String(Int64(x.rounded())) }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
+    // Beyond what Int64 holds once scaled (1e16 and more): the shortest exact form, still a number.
+    guard abs(x) * scale < 9e18 else { return String(x.rounded()) }
+    if decimals == 0 { return String(Int64(x.rounded())) }
     let scaled = Int64((abs(x) * scale).rounded())
     let whole = scaled / Int64(scale), frac = scaled % Int64(scale)
     var f = String(frac)

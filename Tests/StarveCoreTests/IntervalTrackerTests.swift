@@ -34,6 +34,20 @@ final class IntervalTrackerTests: XCTestCase {
         XCTAssertEqual(r.runtimeDeltaNs, 50, "a new task behind an old pid must not show a negative or wrapped delta")
     }
 
+    func testAnOverestimatedRuntimeNeverWrapsAndIsNotCountedTwice() throws {
+        var t = IntervalTracker(alpha: 1)
+        _ = t.advance(to: [task(3, runtime: 1_000)], atNs: 0)
+        // Read while on a CPU, the estimate came out above what the thread had at switch-out.
+        let over = try XCTUnwrap(t.advance(to: [task(3, runtime: 5_000)], atNs: 100).first)
+        XCTAssertEqual(over.runtimeDeltaNs, 4_000)
+        let back = try XCTUnwrap(t.advance(to: [task(3, runtime: 4_900)], atNs: 200).first)
+        XCTAssertEqual(back.runtimeDeltaNs, 0, "a runtime below the last reading is a zero delta, not a wrap")
+        XCTAssertEqual(back.runtimeEMANs, 0)
+        XCTAssertEqual(back.task.runtimeNs, 5_000, "the running total never goes down")
+        let next = try XCTUnwrap(t.advance(to: [task(3, runtime: 6_000)], atNs: 300).first)
+        XCTAssertEqual(next.runtimeDeltaNs, 1_000, "the 100 ns counted early are not counted again")
+    }
+
     func testNewTasksCountFromZeroAndVanishedOnesAreForgotten() {
         var t = IntervalTracker(alpha: 1)
         _ = t.advance(to: [task(1, runtime: 10)], atNs: 0)

@@ -16,6 +16,9 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(formatFixed(75.3333, decimals: 2), "75.33")
         XCTAssertEqual(formatFixed(0.04, decimals: 1), "0.0")
         XCTAssertEqual(formatFixed(12.6, decimals: 0), "13")
+        // Past what Int64 holds once scaled: still a number, never a trap.
+        XCTAssertEqual(Double(formatFixed(1.8446744073709552e19, decimals: 0)), 1.8446744073709552e19)
+        XCTAssertEqual(Double(formatFixed(-3e17, decimals: 2)), -3e17)
     }
 
     private func sample(comm: String) -> (SampleContext, [TaskInterval]) {
