@@ -26,16 +26,44 @@ static __always_inline __u32 starve_task_state(void *task)
 
 /* The cpu controller's subsystem id exists only with CONFIG_CGROUP_SCHED; without it (or on a
  * kernel whose enum lacks it) the cpu-controller cgroup is reported as the default one. */
-static __always_inline __u64 starve_cpu_cgroup_id(struct task_struct *p, __u64 dfl_id)
+static __always_inline struct cgroup *starve_cpu_cgroup(struct task_struct *p)
 {
+	struct css_set *cgroups = p->cgroups;
+
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id)) {
 		int id = bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id);
-		struct cgroup_subsys_state *css = p->cgroups->subsys[id];
+		struct cgroup_subsys_state *css = cgroups->subsys[id];
 
 		if (css)
-			return css->cgroup->kn->id;
+			return css->cgroup;
 	}
-	return dfl_id;
+	return cgroups->dfl_cgrp;
+}
+
+static __always_inline __u64 starve_cpu_cgroup_id(struct task_struct *p)
+{
+	return starve_cpu_cgroup(p)->kn->id;
+}
+
+/* The CPU a task is on, or last ran on (task_cpu()). */
+struct thread_info___cpu {
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+struct task_struct___cpu {
+	struct thread_info___cpu thread_info;
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 starve_task_cpu(void *task)
+{
+	struct task_struct___cpu *t = task;
+
+	if (bpf_core_field_exists(t->thread_info.cpu))
+		return t->thread_info.cpu;
+	if (bpf_core_field_exists(t->cpu))
+		return t->cpu;
+	return 0;
 }
 
 /* CFS bandwidth throttling of a task being switched out.
@@ -110,6 +138,7 @@ static __always_inline __u64 starve_last_arrival(void *task)
  * Every task, of any class, has se.cfs_rq set to its CPU's (set_task_rq). */
 struct rq___clock {
 	unsigned long long clock;
+	unsigned long long clock_task;
 } __attribute__((preserve_access_index));
 
 struct cfs_rq___rq {
@@ -139,6 +168,18 @@ static __always_inline __u64 starve_rq_clock(void *task)
 		return 0;
 	cfs_rq = t->se.cfs_rq;
 	return cfs_rq && cfs_rq->rq ? cfs_rq->rq->clock : 0;
+}
+
+/* The run queue's task clock (what se.exec_start and sum_exec_runtime are counted on). */
+static __always_inline __u64 starve_rq_clock_task(void *task)
+{
+	struct task_struct___rq *t = task;
+	struct cfs_rq___rq *cfs_rq;
+
+	if (!starve_have_task_rq() || !bpf_core_field_exists(struct rq___clock, clock_task))
+		return 0;
+	cfs_rq = t->se.cfs_rq;
+	return cfs_rq && cfs_rq->rq ? cfs_rq->rq->clock_task : 0;
 }
 
 #endif

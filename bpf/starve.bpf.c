@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /* starve.bpf.c - per-thread scheduler accounting on scheduler tracepoints.
  *
- * Every sched_switch books the previous task's on-CPU time (the kernel's own sum_exec_runtime),
- * notes who took the CPU from it if it was still runnable, and closes the next task's run-queue
- * wait. Waits come from the kernel's own sched_info bracket (task->sched_info.last_queued, what
- * /proc/<pid>/schedstat sums, which the tests hold us to), or on kernels without it from our own
- * bracket opened at sched_wakeup / sched_wakeup_new and at a runnable switch-out.
+ * Each sched_switch closes the next task's run-queue wait (the kernel's own sched_info bracket,
+ * task->sched_info.last_queued, what /proc/<pid>/schedstat sums and the tests hold us to; on
+ * kernels without it our own bracket, opened at sched_wakeup / sched_wakeup_new and at a runnable
+ * switch-out) and, when the previous task leaves still runnable, notes who took the CPU from it.
+ * Per-thread statistics live in task-local storage (no hash lookup on the hot path, freed with
+ * the task). Everything the kernel counts itself (runtime, switches, migrations, identity) is
+ * read from task_struct at read time by the `tasks` iterator, not kept on every switch.
  *
  * Rare things become events on the `events` ring buffer: waits over the starvation threshold,
  * priority inversions (sched_waking: a task blocked long, woken by a less important task that
  * was itself kept off the CPU), priority-inheritance boosts (sched_pi_setprio) and migration
  * storms (sched_migrate_task). Every event that is not written is counted in `stats`.
  *
- * Hot path rules: one hash lookup per task per event, per-CPU counters (no atomics), no helper
- * call that a direct load of a trusted task pointer can replace, rare paths out of line.
+ * Hot path rules: one task-storage lookup per task that has work, per-CPU counters (no atomics),
+ * no helper call that a direct load of a trusted task pointer can replace, rare paths out of line.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,11 +29,13 @@
 #define PF_KTHREAD 0x00200000
 #define NSEC_PER_SEC 1000000000ULL
 #define E2BIG 7
-#define barrier() asm volatile("" ::: "memory")
-#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 /* Waits at least this long are remembered per task (`long_waits`) for inversion checks. */
 #define LONG_WAIT_NS 1000000ULL
 #define LONG_WAIT_SLOTS 4
+
+/* kfuncs (6.2+), used only on rare paths: naming a task known by pid in an event. */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,19 +52,41 @@ const volatile struct starve_settings settings SEC(".rodata.settings") = {
 	.events = 1,
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STARVE_DEFAULT_MAX_PIDS); /* starve-load --max-pids */
-	__type(key, __u32);
-	__type(value, struct starve_task);
-} tasks SEC(".maps");
+/* BPF-side only: what the programs count per thread, in task-local storage. The `tasks`
+ * iterator copies it into struct starve_task next to what the kernel counts itself. */
+struct task_state {
+	struct starve_wait wait_wakeup;
+	struct starve_wait wait_preempt;
+	struct starve_wait wait_throttled;
+	__u32 wait_hist[STARVE_HIST_SLOTS];
+	__u64 preempted_same;
+	__u64 preempted_other;
+	__u64 preempted_system;
+	__u64 preemptions_caused;
+	__u64 migration_storms;
+	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
+	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
+	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
+	__u32 queued_cause;        /* enum starve_wait_cause of the open wait */
+	__u32 preemptor_pid;
+	__u32 preemptor_tgid;
+	__u32 mig_window_count;
+};
 
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+/* The iterator's record, built here (too big for its stack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct starve_hist);
-} run_hist SEC(".maps");
+	__type(value, struct starve_task);
+} iter_record SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -149,8 +175,6 @@ struct {
 	__type(value, struct starve_cpu);
 } cpu_current SEC(".maps");
 
-static const struct starve_task zero_task;
-
 static __always_inline struct starve_stats *cpu_stats(void)
 {
 	__u32 zero = 0;
@@ -188,88 +212,38 @@ static __always_inline __u32 log2_u64(__u64 v)
 
 static __always_inline __u64 task_cgroup_id(struct task_struct *p)
 {
-	return starve_cpu_cgroup_id(p, p->cgroups->dfl_cgrp->kn->id);
+	return starve_cpu_cgroup_id(p);
 }
 
-/* Who the task is: may change while it lives (exec, renice, cgroup move), so refreshed when it
- * leaves a CPU and something it is made of has changed. Plain loads through the trusted task
- * pointer, no helper calls. */
-static __always_inline void refresh_identity(struct starve_task *t, struct task_struct *p)
+static __always_inline struct task_state *task_state_of(struct task_struct *p)
 {
-	struct css_set *cgroups = p->cgroups;
-	__u64 dfl_id = cgroups->dfl_cgrp->kn->id;
-
-	t->tgid = p->tgid;
-	__builtin_memcpy(t->comm, p->comm, STARVE_COMM_LEN);
-	t->static_prio = p->static_prio;
-	t->nice = (__s32)p->static_prio - 120;
-	t->prio = p->prio;
-	t->policy = p->policy;
-	t->weight = p->se.load.weight;
-	t->dfl_cgroup_id = dfl_id;
-	t->cpu_cgroup_id = starve_cpu_cgroup_id(p, dfl_id);
-	t->flags = (p->flags & PF_KTHREAD) ? STARVE_TASK_KTHREAD : 0;
-	t->identity_tag = (__u32)(unsigned long)cgroups;
+	return bpf_task_storage_get(&task_states, p, 0, 0);
 }
 
-/* Whether anything refresh_identity reads can differ from what the entry holds: a cgroup move
- * swaps the task's css_set (p->cgroups), renice and setscheduler change static_prio, prio and
- * policy (and with them se.load.weight), exec and PR_SET_NAME change comm. Cheaper than the
- * refresh: no pointer chase down to the cgroups' kernfs ids, no stores. */
-static __always_inline bool identity_changed(const struct starve_task *t, struct task_struct *p)
-{
-	__u64 comm[2], seen[2];
-
-	__builtin_memcpy(comm, p->comm, sizeof(comm));
-	__builtin_memcpy(seen, t->comm, sizeof(seen));
-	return t->identity_tag != (__u32)(unsigned long)p->cgroups ||
-	       t->static_prio != (__u32)p->static_prio || t->prio != (__u32)p->prio ||
-	       t->policy != p->policy || comm[0] != seen[0] || comm[1] != seen[1];
-}
-
-/* Out of line: identity changes are rare next to switches. */
-static __noinline void refresh_identity_slow(struct starve_task *t, struct task_struct *p)
-{
-	if (t && p)
-		refresh_identity(t, p);
-}
-
-/* First sight of a thread: out of line, it happens once per thread. An exiting thread is never
- * (re)added: its entry was removed at sched_process_exit and must not come back. */
-static __noinline struct starve_task *task_create(struct task_struct *p, __u32 pid)
+/* First switch-in of a thread (or of one that existed before the load): out of line, it
+ * happens once per thread. An exiting thread gets nothing. */
+static __noinline struct task_state *task_create(struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
-	struct starve_task *t;
+	struct task_state *t;
 
 	if (!p || (p->flags & PF_EXITING))
 		return NULL;
-	if (bpf_map_update_elem(&tasks, &pid, &zero_task, BPF_NOEXIST)) {
-		/* Lost a race with another CPU adding it: fine. Otherwise the map is full. */
-		t = bpf_map_lookup_elem(&tasks, &pid);
-		if (!t && st)
-			st->drop_map_full++;
-		return t;
+	t = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (st) {
+		if (t)
+			st->tasks_created++;
+		else
+			st->storage_failures++;
 	}
-	t = bpf_map_lookup_elem(&tasks, &pid);
-	if (!t)
-		return NULL;
-	/* pid last: readers skip entries whose pid is still 0, so they never see a half-built one
-	 * (a runtime base of 0 would make a running thread's runtime its whole life's). */
-	t->start_time_ns = p->start_time;
-	t->runtime_base_ns = p->se.sum_exec_runtime;
-	refresh_identity(t, p);
-	barrier();
-	WRITE_ONCE(t->pid, pid);
-	if (st)
-		st->tasks_created++;
 	return t;
 }
 
-static __always_inline struct starve_task *task_entry(struct task_struct *p, __u32 pid)
+static __always_inline struct task_state *task_entry(struct task_struct *p)
 {
-	struct starve_task *t = bpf_map_lookup_elem(&tasks, &pid);
+	struct task_state *t = task_state_of(p);
 
-	return t ? t : task_create(p, pid);
+	return t ? t : task_create(p);
 }
 
 /* ---- events: rare, all out of line ---- */
@@ -354,24 +328,19 @@ static __always_inline void event_task_from(struct starve_event_task *e, struct 
 	e->flags = (p->flags & PF_KTHREAD) ? STARVE_TASK_KTHREAD : 0;
 }
 
-/* A task known only by pid: what its entry last said. */
-static __always_inline void event_task_from_entry(struct starve_event_task *e, __u32 pid)
+/* A task known only by pid (still alive, or nothing is said but its pid). */
+static __always_inline void event_task_from_pid(struct starve_event_task *e, __u32 pid)
 {
-	struct starve_task *t;
+	struct task_struct *p;
 
 	if (!pid)
 		return;
 	e->pid = pid;
-	t = bpf_map_lookup_elem(&tasks, &pid);
-	if (!t)
+	p = bpf_task_from_pid(pid);
+	if (!p)
 		return;
-	e->tgid = t->tgid;
-	__builtin_memcpy(e->comm, t->comm, STARVE_COMM_LEN);
-	e->cgroup_id = t->cpu_cgroup_id;
-	e->prio = t->prio;
-	e->nice = t->nice;
-	e->policy = t->policy;
-	e->flags = t->flags;
+	event_task_from(e, p);
+	bpf_task_release(p);
 }
 
 /* The current task's stacks into `stacks`, and `p`'s kernel stack into the event. */
@@ -402,7 +371,7 @@ static __always_inline void event_submit(struct starve_event *e, struct starve_s
 
 /* At switch-in of `next` after a wait of `delta` ns over the threshold; `prev` held the CPU. */
 static __noinline void emit_starvation(void *ctx, struct task_struct *prev, struct task_struct *next,
-				       struct starve_task *t, __u64 delta)
+				       struct task_state *t, __u64 delta)
 {
 	struct starve_stats *st = cpu_stats();
 	struct starve_event *e;
@@ -413,7 +382,7 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	cause = t->queued_cause;
 	if (st)
 		st->starvations++;
-	if (!event_allowed(t->cpu_cgroup_id, t->pid, t->tgid))
+	if (!event_allowed(task_cgroup_id(next), next->pid, next->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_STARVATION);
 	if (!e)
@@ -429,22 +398,22 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	if (prev->pid)
 		event_task_from(&e->other, prev);
 	if (cause != STARVE_WAIT_WAKEUP)
-		event_task_from_entry(&e->third, t->preemptor_pid); /* who took the CPU at the start */
+		event_task_from_pid(&e->third, t->preemptor_pid); /* who took the CPU at the start */
 	event_stacks(ctx, e, next);
 	event_submit(e, st);
 }
 
-/* A preemption wait ended: book it in the victim x preemptor matrix. */
-static __noinline void account_pair(struct starve_task *t, __u64 delta)
+/* A wait of `victim` ended: book it in the victim x preemptor matrix. */
+static __noinline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
 {
 	struct starve_pair_key key = {};
 	struct starve_pair *pair;
 
-	if (!t)
+	if (!t || !victim)
 		return;
-	key.victim_cgroup_id = t->cpu_cgroup_id;
+	key.victim_cgroup_id = task_cgroup_id(victim);
 	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
-	key.victim_tgid = t->tgid;
+	key.victim_tgid = victim->tgid;
 	key.preemptor_tgid = t->preemptor_tgid;
 	pair = bpf_map_lookup_elem(&preempt_pairs, &key);
 	if (!pair) {
@@ -467,15 +436,14 @@ static __noinline void account_pair(struct starve_task *t, __u64 delta)
 		pair->max_ns = delta;
 }
 
-/* A long wait ended: remember it for inversion checks. */
-static __noinline void remember_long_wait(struct starve_task *t, __u64 now, __u64 delta)
+/* A long wait of `pid` ended: remember it for inversion checks. */
+static __noinline void remember_long_wait(__u32 pid, struct task_state *t, __u64 now, __u64 delta)
 {
 	struct long_waits *lw, fresh = {};
-	__u32 pid, i;
+	__u32 i;
 
 	if (!t)
 		return;
-	pid = t->pid;
 	lw = bpf_map_lookup_elem(&long_waits, &pid);
 	if (!lw) {
 		bpf_map_update_elem(&long_waits, &pid, &fresh, BPF_ANY);
@@ -490,15 +458,24 @@ static __noinline void remember_long_wait(struct starve_task *t, __u64 now, __u6
 	lw->next = i + 1;
 }
 
-/* `t` (switching in on this CPU) waited `delta` ns; `prev` held the CPU until now. */
+/* A wakeup wait of a millisecond or more: booked to the task that held the CPU until now. */
+static __noinline void blame_holder(struct task_struct *prev, struct task_state *t)
+{
+	if (!t || !prev)
+		return;
+	t->preemptor_pid = prev->pid;
+	t->preemptor_tgid = prev->pid ? prev->tgid : 0;
+	t->preemptor_cgroup_id = prev->pid ? task_cgroup_id(prev) : 0;
+}
+
+/* `next` (switching in on this CPU) waited `delta` ns; `prev` held the CPU until now. */
 static __always_inline void close_wait(void *ctx, struct task_struct *prev, struct task_struct *next,
-				       struct starve_task *t, struct starve_task *pt, __u64 delta, __u64 now)
+				       struct task_state *t, __u64 delta, __u64 now)
 {
 	__u32 cause = t->queued_cause == STARVE_WAIT_NONE ? STARVE_WAIT_WAKEUP : t->queued_cause;
 	struct starve_wait *w = cause == STARVE_WAIT_PREEMPT ? &t->wait_preempt :
 				cause == STARVE_WAIT_THROTTLED ? &t->wait_throttled : &t->wait_wakeup;
-	__u32 slot = log2_u64(delta), zero = 0;
-	struct starve_hist *h;
+	__u32 slot = log2_u64(delta);
 
 	if (slot >= STARVE_HIST_SLOTS)
 		slot = STARVE_HIST_SLOTS - 1;
@@ -508,27 +485,19 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 		w->max_ns = delta;
 	t->wait_hist[slot]++;
 
-	h = bpf_map_lookup_elem(&run_hist, &zero);
-	if (h) {
-		h->slots[slot]++;
-		h->count++;
-		h->total_ns += delta;
-	}
-	/* Who made it wait: for a preemption, who took the CPU then (booked at switch-out); for a
+	/* Who made it wait: for a preemption, who took the CPU then (noted at switch-out); for a
 	 * wakeup, the task that held the CPU until now, once the wait is long enough to matter
 	 * (pairing every microsecond wakeup would cost a hash update per switch). */
 	if (cause != STARVE_WAIT_WAKEUP) {
-		account_pair(t, delta);
+		account_pair(next, t, delta);
 	} else if (delta >= LONG_WAIT_NS) {
-		t->preemptor_pid = prev->pid;
-		t->preemptor_tgid = pt ? pt->tgid : 0;
-		t->preemptor_cgroup_id = pt ? pt->cpu_cgroup_id : 0;
-		account_pair(t, delta);
+		blame_holder(prev, t);
+		account_pair(next, t, delta);
 	}
 	if (delta >= LONG_WAIT_NS || delta >= settings.threshold_ns[0]) {
 		t->queued_cause = cause; /* the out-of-line callees read it there */
 		if (delta >= LONG_WAIT_NS)
-			remember_long_wait(t, now, delta);
+			remember_long_wait(next->pid, t, now, delta);
 		if (delta >= settings.threshold_ns[0])
 			emit_starvation(ctx, prev, next, t, delta);
 	}
@@ -536,40 +505,49 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 	t->queued_cause = STARVE_WAIT_NONE;
 }
 
-/* Out of line: rare. The stretch's end is unknown, so it is not counted, only the gap. */
-static __noinline void close_missed_stretch(__u32 pid, struct starve_stats *st)
+/* `prev` leaves its CPU still runnable: note who took it. Out of line: a blocking switch-out,
+ * the common case, needs nothing of prev at all. */
+static __noinline void on_preempted(struct task_struct *prev, struct task_struct *next,
+				    struct task_state *nt, __u64 now)
 {
-	struct starve_task *t = bpf_map_lookup_elem(&tasks, &pid);
+	struct starve_stats *st = cpu_stats();
+	struct task_state *pt;
+	struct cgroup *pcg, *ncg;
+	bool throttled;
 
-	if (t && t->oncpu_at_ns) {
-		t->oncpu_at_ns = 0;
-		if (st)
-			st->missed_switches++;
-	}
-}
-
-/* `prev` leaves its CPU still runnable: count who took it. */
-static __always_inline void book_preemption(struct starve_task *pt, struct starve_task *nt,
-					    __u32 next_pid, bool throttled)
-{
-	__u64 cg = nt ? nt->cpu_cgroup_id : 0;
-
-	if (!next_pid) {
+	if (!prev || !next)
+		return;
+	pt = task_entry(prev);
+	if (!pt)
+		return;
+	throttled = starve_task_throttled(prev);
+	if (settings.wait_source != STARVE_WAIT_SOURCE_SCHED_INFO)
+		pt->queued_at_ns = now;
+	pt->queued_cause = throttled ? STARVE_WAIT_THROTTLED : STARVE_WAIT_PREEMPT;
+	if (throttled && st)
+		st->throttled_switches++;
+	pt->preemptor_pid = next->pid;
+	pt->preemptor_tgid = next->pid ? next->tgid : 0;
+	pt->preemptor_cgroup_id = 0;
+	if (!next->pid) {
 		/* the idle task: the CPU went idle with prev runnable (it is being moved away) */
-	} else if (throttled) {
-		/* its own quota took the CPU, not the next task */
-	} else if (!nt || (nt->flags & STARVE_TASK_KTHREAD) || cg <= STARVE_ROOT_CGROUP_ID) {
-		pt->preempted_system++;
-	} else if (cg == pt->cpu_cgroup_id) {
-		pt->preempted_same++;
-	} else {
-		pt->preempted_other++;
+		return;
 	}
-	pt->preemptor_pid = next_pid;
-	pt->preemptor_tgid = nt ? nt->tgid : 0;
-	pt->preemptor_cgroup_id = cg;
+	ncg = starve_cpu_cgroup(next);
+	pt->preemptor_cgroup_id = ncg->kn->id;
 	if (nt)
 		nt->preemptions_caused++;
+	if (throttled) {
+		/* its own quota took the CPU, not the next task */
+	} else if ((next->flags & PF_KTHREAD) || ncg->kn->id <= STARVE_ROOT_CGROUP_ID) {
+		pt->preempted_system++;
+	} else {
+		pcg = starve_cpu_cgroup(prev);
+		if (pcg == ncg)
+			pt->preempted_same++;
+		else
+			pt->preempted_other++;
+	}
 }
 
 SEC("tp_btf/sched_switch")
@@ -577,48 +555,22 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 {
 	__u64 now = clock_now(next);
 	struct starve_stats *st = cpu_stats();
-	__u32 prev_pid = prev->pid, next_pid = next->pid, zero = 0;
+	__u32 zero = 0;
 	struct starve_cpu *cur = bpf_map_lookup_elem(&cpu_current, &zero);
-	struct starve_task *pt = NULL, *nt = NULL;
+	struct task_state *nt = NULL;
 
 	if (st)
 		st->switches++;
 	if (cur) {
-		if (cur->pid != prev_pid && cur->pid)
-			close_missed_stretch(cur->pid, st);
-		cur->pid = next_pid;
+		cur->pid = next->pid;
 		cur->clock_ns = now;
 	}
 	/* pid 0: the idle tasks, one per CPU, never tracked */
-	if (next_pid)
-		nt = task_entry(next, next_pid);
-
-	if (prev_pid) {
-		pt = task_entry(prev, prev_pid);
-		if (pt) {
-			/* The kernel has brought sum_exec_runtime up to date (update_curr) by now. */
-			pt->runtime_ns = prev->se.sum_exec_runtime - pt->runtime_base_ns;
-			pt->oncpu_at_ns = 0;
-			/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. */
-			if (preempt || starve_task_state(prev) == TASK_RUNNING) {
-				bool throttled = starve_task_throttled(prev);
-
-				pt->involuntary_switches++;
-				pt->queued_at_ns = now;
-				pt->queued_cause = throttled ? STARVE_WAIT_THROTTLED : STARVE_WAIT_PREEMPT;
-				if (throttled && st)
-					st->throttled_switches++;
-				book_preemption(pt, nt, next_pid, throttled);
-			} else {
-				pt->voluntary_switches++;
-				pt->queued_at_ns = 0;
-				pt->queued_cause = STARVE_WAIT_NONE;
-				pt->blocked_at_ns = now;
-			}
-			if (identity_changed(pt, prev))
-				refresh_identity_slow(pt, prev);
-		}
-	}
+	if (next->pid)
+		nt = task_entry(next);
+	/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. */
+	if (prev->pid && (preempt || starve_task_state(prev) == TASK_RUNNING))
+		on_preempted(prev, next, nt, now);
 
 	if (nt) {
 		if (use_sched_info()) {
@@ -627,16 +579,14 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 			__u64 queued = starve_last_queued(next);
 
 			if (queued && now >= queued)
-				close_wait(ctx, prev, next, nt, pt, now - queued, now);
+				close_wait(ctx, prev, next, nt, now - queued, now);
 			else if (st)
 				st->missed_wakeups++;
 		} else if (nt->queued_at_ns) {
-			close_wait(ctx, prev, next, nt, pt, now - nt->queued_at_ns, now);
+			close_wait(ctx, prev, next, nt, now - nt->queued_at_ns, now);
 		} else if (st) {
 			st->missed_wakeups++;
 		}
-		nt->oncpu_at_ns = now;
-		nt->last_cpu = bpf_get_smp_processor_id();
 	}
 	return 0;
 }
@@ -676,29 +626,34 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	struct task_struct *waker = bpf_get_current_task_btf();
 	struct starve_stats *st = cpu_stats();
 	__u32 pid = p->pid, waker_pid = waker->pid, preemptor = 0;
-	struct starve_task *t;
 	struct long_waits *lw;
 	struct starve_event *e;
-	__u64 now, blocked, waited;
+	__u64 now, blocked_at, blocked, waited;
 
 	if (!pid || !waker_pid || waker_pid == pid || (waker->flags & PF_KTHREAD) || waker->prio <= p->prio)
 		return;
-	t = bpf_map_lookup_elem(&tasks, &pid);
-	if (!t || !t->blocked_at_ns)
+	/* When it blocked: the start of its last stretch on a CPU plus the stretch's length (the
+	 * fair class notes the runtime at each pick; for the others the start is all we know). */
+	blocked_at = starve_last_arrival(p);
+	if (!blocked_at)
 		return;
+	if (p->prio >= 100 && p->se.sum_exec_runtime > p->se.prev_sum_exec_runtime)
+		blocked_at += p->se.sum_exec_runtime - p->se.prev_sum_exec_runtime;
 	now = clock_now(waker);
-	blocked = now - t->blocked_at_ns;
+	if (now <= blocked_at)
+		return;
+	blocked = now - blocked_at;
 	if (blocked < settings.inversion_min_ns)
 		return;
 	lw = bpf_map_lookup_elem(&long_waits, &waker_pid);
 	if (!lw)
 		return;
-	waited = waited_within(lw, t->blocked_at_ns, now, &preemptor);
+	waited = waited_within(lw, blocked_at, now, &preemptor);
 	if (waited * 2 < blocked)
 		return;
 	if (st)
 		st->inversions++;
-	if (!event_allowed(t->cpu_cgroup_id, pid, t->tgid))
+	if (!event_allowed(task_cgroup_id(p), pid, p->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_INVERSION);
 	if (!e)
@@ -707,7 +662,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	e->value = waited;
 	event_task_from(&e->task, p);
 	event_task_from(&e->other, waker);
-	event_task_from_entry(&e->third, preemptor);
+	event_task_from_pid(&e->third, preemptor);
 	event_stacks(ctx, e, p);
 	event_submit(e, st);
 }
@@ -737,15 +692,14 @@ int BPF_PROG(starve_sched_waking, struct task_struct *p)
 
 static __always_inline int on_wakeup(struct task_struct *p)
 {
-	__u32 pid = p->pid;
-	struct starve_task *t;
+	struct task_state *t;
 
-	if (!pid)
+	if (!p->pid)
 		return 0;
-	t = task_entry(p, pid);
+	t = task_entry(p);
 	/* A wakeup of a task still on its CPU (it had not finished going to sleep) opens no wait;
 	 * neither does a second wakeup while one wait is open. */
-	if (t && !t->oncpu_at_ns && !t->queued_at_ns) {
+	if (t && !p->on_cpu && !t->queued_at_ns) {
 		t->queued_at_ns = bpf_ktime_get_ns();
 		t->queued_cause = STARVE_WAIT_WAKEUP;
 	}
@@ -798,7 +752,7 @@ int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct 
 
 /* ---- migrations ---- */
 
-static __noinline void emit_storm(void *ctx, struct task_struct *p, struct starve_task *t, __u64 window)
+static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_state *t, __u64 window)
 {
 	struct starve_stats *st = cpu_stats();
 	struct starve_event *e;
@@ -808,7 +762,7 @@ static __noinline void emit_storm(void *ctx, struct task_struct *p, struct starv
 	t->migration_storms++;
 	if (st)
 		st->migration_storms++;
-	if (!event_allowed(t->cpu_cgroup_id, t->pid, t->tgid))
+	if (!event_allowed(task_cgroup_id(p), p->pid, p->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_MIGRATION_STORM);
 	if (!e)
@@ -824,29 +778,28 @@ SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 {
 	struct starve_stats *st = cpu_stats();
-	__u32 pid = p->pid;
-	struct starve_task *t;
+	struct task_state *t;
+	__u64 now;
 
 	if (st)
 		st->migrations++;
-	t = bpf_map_lookup_elem(&tasks, &pid);
+	if (!settings.storm_migrations || !p->pid)
+		return 0;
+	t = task_state_of(p);
 	if (!t)
 		return 0;
-	t->migrations++;
-	if (settings.storm_migrations) {
-		__u64 now = bpf_ktime_get_ns();
-
-		if (now - t->mig_window_start_ns > settings.storm_window_ns) {
-			t->mig_window_start_ns = now;
-			t->mig_window_count = 0;
-		}
-		/* One storm per window: raised when the count reaches the threshold, not after. */
-		if (++t->mig_window_count == settings.storm_migrations)
-			emit_storm(ctx, p, t, now - t->mig_window_start_ns);
+	now = bpf_ktime_get_ns();
+	if (now - t->mig_window_start_ns > settings.storm_window_ns) {
+		t->mig_window_start_ns = now;
+		t->mig_window_count = 0;
 	}
+	/* One storm per window: raised when the count reaches the threshold, not after. */
+	if (++t->mig_window_count == settings.storm_migrations)
+		emit_storm(ctx, p, t, now - t->mig_window_start_ns);
 	return 0;
 }
 
+/* The task's storage goes with it; its remembered long waits are keyed by pid. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 {
@@ -855,7 +808,76 @@ int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 
 	if (st)
 		st->exits++;
-	bpf_map_delete_elem(&tasks, &pid);
 	bpf_map_delete_elem(&long_waits, &pid);
+	return 0;
+}
+
+/* ---- the `tasks` iterator: what readers read ---- */
+
+/* One record per live thread: identity and the kernel's counters from task_struct, the
+ * programs' statistics from its storage (zeros when it has not been switched in since the
+ * load). Runs in the reader's context when it reads the pin. */
+SEC("iter/task")
+int starve_iter_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *p = ctx->task;
+	struct css_set *cgroups;
+	struct starve_task *r;
+	struct task_state *t;
+	__u32 zero = 0;
+
+	if (!p || p->exit_state)
+		return 0;
+	r = bpf_map_lookup_elem(&iter_record, &zero);
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+	cgroups = p->cgroups;
+	r->pid = p->pid;
+	r->tgid = p->tgid;
+	__builtin_memcpy(r->comm, p->comm, STARVE_COMM_LEN);
+	r->static_prio = p->static_prio;
+	r->nice = (__s32)p->static_prio - 120;
+	r->prio = p->prio;
+	r->policy = p->policy;
+	r->weight = p->se.load.weight;
+	r->dfl_cgroup_id = cgroups->dfl_cgrp->kn->id;
+	r->cpu_cgroup_id = starve_cpu_cgroup_id(p);
+	r->flags = (p->flags & PF_KTHREAD) ? STARVE_TASK_KTHREAD : 0;
+	r->start_time_ns = p->start_time;
+	r->runtime_ns = p->se.sum_exec_runtime;
+	r->voluntary_switches = p->nvcsw;
+	r->involuntary_switches = p->nivcsw;
+	r->migrations = p->se.nr_migrations;
+	r->last_cpu = starve_task_cpu(p);
+	if (p->on_cpu) {
+		/* The stretch so far, as update_curr would add it. */
+		__u64 clock_task = starve_rq_clock_task(p);
+
+		if (clock_task > p->se.exec_start && p->se.exec_start)
+			r->runtime_ns += clock_task - p->se.exec_start;
+		r->oncpu_at_ns = use_sched_info() ? starve_last_arrival(p) : 0;
+		if (!r->oncpu_at_ns)
+			r->oncpu_at_ns = 1; /* running, start unknown */
+	}
+	t = task_state_of(p);
+	if (use_sched_info() && !p->on_cpu)
+		r->queued_at_ns = starve_last_queued(p);
+	if (t) {
+		r->wait_wakeup = t->wait_wakeup;
+		r->wait_preempt = t->wait_preempt;
+		r->wait_throttled = t->wait_throttled;
+		__builtin_memcpy(r->wait_hist, t->wait_hist, sizeof(r->wait_hist));
+		r->preempted_same = t->preempted_same;
+		r->preempted_other = t->preempted_other;
+		r->preempted_system = t->preempted_system;
+		r->preemptions_caused = t->preemptions_caused;
+		r->migration_storms = t->migration_storms;
+		if (!use_sched_info())
+			r->queued_at_ns = t->queued_at_ns;
+		if (r->queued_at_ns)
+			r->queued_cause = t->queued_cause;
+	}
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
 }

@@ -8,7 +8,6 @@ PIN_DIR=${PIN_DIR:-/sys/fs/bpf/starve}
 BTF_PATH=${BTF_PATH:-/sys/kernel/btf/vmlinux}
 CONFIG=${CONFIG:-release}            # swift build configuration for the tools: release or debug
 GROUP=${GROUP:-}                     # starve-load --group (readers without root)
-MAX_PIDS=${MAX_PIDS:-32768}          # starve-load --max-pids
 DEMO_PIN_DIR=${DEMO_PIN_DIR:-/sys/fs/bpf/starve-demo}
 export PATH="/opt/swift/usr/bin:$PATH"
 
@@ -36,7 +35,7 @@ usage: scripts/run.sh COMMAND [ARGS...]
   help         this text
 
 environment: PIN_DIR (/sys/fs/bpf/starve), BTF_PATH (/sys/kernel/btf/vmlinux), GROUP (readers'
-group for load), MAX_PIDS (32768), CONFIG (release|debug), DEMO_PIN_DIR (/sys/fs/bpf/starve-demo)
+group for load), CONFIG (release|debug), DEMO_PIN_DIR (/sys/fs/bpf/starve-demo)
 USAGE
 }
 
@@ -106,7 +105,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root: sudo scripts/run.sh $1";
 load() {
   need_root load
   ensure_built
-  local args=(--pin-dir "$PIN_DIR" --btf "$BTF_PATH" --max-pids "$MAX_PIDS")
+  local args=(--pin-dir "$PIN_DIR" --btf "$BTF_PATH")
   [ -n "$GROUP" ] && args+=(--group "$GROUP")
   "$BIN/starve-load" "${args[@]}" "$@"
 }

@@ -4,11 +4,9 @@ import Glibc
 import StarveCore
 
 extension TaskCounters {
-    /// The Swift view of one `tasks` map value read at `now` (on the programs' clock): a thread
-    /// on a CPU has its current stretch added to its runtime (`onCPURuntimeNs`: the kernel's
-    /// sum_exec_runtime now, when known), so CPU time does not arrive in lumps at switch-out; a
+    /// The Swift view of one `tasks` iterator record read at `now` (on the programs' clock); a
     /// waiting thread's open wait is reported apart.
-    public init(_ raw: starve_task, at now: UInt64, onCPURuntimeNs: UInt64? = nil) {
+    public init(_ raw: starve_task, at now: UInt64) {
         var r = raw
         let comm = withUnsafeBytes(of: &r.comm) { bytes in
             String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
@@ -24,8 +22,7 @@ extension TaskCounters {
             pid: raw.pid, tgid: raw.tgid, comm: comm, nice: raw.nice, staticPriority: raw.static_prio,
             priority: raw.prio, policy: raw.policy, weight: raw.weight >> UInt64(STARVE_WEIGHT_SHIFT),
             cpuCgroupID: raw.cpu_cgroup_id, cgroupID: raw.dfl_cgroup_id, startTimeNs: raw.start_time_ns,
-            runtimeNs: onCPURuntimeNs.flatMap { $0 >= raw.runtime_base_ns ? max(raw.runtime_ns, $0 - raw.runtime_base_ns) : nil }
-                ?? raw.runtime_ns &+ (raw.oncpu_at_ns != 0 && now > raw.oncpu_at_ns ? now - raw.oncpu_at_ns : 0),
+            runtimeNs: raw.runtime_ns,
             voluntarySwitches: raw.voluntary_switches,
             involuntarySwitches: raw.involuntary_switches,
             waitAfterWakeup: WaitCounters(raw.wait_wakeup), waitAfterPreemption: WaitCounters(raw.wait_preempt),
@@ -44,18 +41,18 @@ extension WaitCounters {
     init(_ raw: starve_wait) { self.init(totalNs: raw.total_ns, count: raw.count, maxNs: raw.max_ns) }
 }
 
-/// The pinned maps of a loaded collector, opened read-only: what starve-dump reads.
+/// The pins of a loaded collector, opened read-only: what starve-dump reads.
 public final class PinnedCollection {
     public let layout: PinLayout
-    public let tasks: PinnedMap
-    public let runHist: PinnedMap
+    /// What `readTasks` reads: the `tasks` iterator pin (or, for benchmarks, a file of records).
+    public let tasksPath: String
     public let stats: PinnedMap
     public let cpus: PinnedMap
     public let pairs: PinnedMap
     public let config: starve_config
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
-    public init(layout: PinLayout) throws {
+    public init(layout: PinLayout, tasksPath: String? = nil) throws {
         try Bpffs.requirePinDir(layout.directory)
         self.layout = layout
         let configMap = try PinnedMap(path: layout.map(PinLayout.configMap))
@@ -67,9 +64,10 @@ public final class PinnedCollection {
             throw StarveError("the pins at \(layout.directory) speak ABI \(config.abi_version), this starve speaks \(STARVE_ABI_VERSION): unload and load again with this version")
         }
         self.config = config
-        tasks = try PinnedMap(path: layout.map(PinLayout.tasksMap))
-        try tasks.requireValueSize(starve_task.self)
-        runHist = try PinnedMap(path: layout.map(PinLayout.runHistMap))
+        self.tasksPath = tasksPath ?? layout.tasksIterator
+        guard access(self.tasksPath, F_OK) == 0 else {
+            throw StarveError("no tasks iterator at \(self.tasksPath): the load did not finish; run starve-load unload, then load again")
+        }
         stats = try PinnedMap(path: layout.map(PinLayout.statsMap))
         cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap))
         try cpus.requireValueSize(starve_cpu.self)
@@ -77,20 +75,54 @@ public final class PinnedCollection {
         try pairs.requireValueSize(starve_pair.self)
     }
 
-    /// Every tracked thread, as the kernel side has counted it so far, and the CLOCK_MONOTONIC
-    /// time of the read (taken just before it; intervals are measured between such times).
+    /// Every live thread, as the kernel and the programs have counted it so far, and the
+    /// CLOCK_MONOTONIC time of the read (taken just before it; intervals are measured between
+    /// such times). Reading the iterator runs it: one record per thread, straight from the kernel.
     public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
         var out: [TaskCounters] = []
-        out.reserveCapacity(max(1024, min(tasks.maxEntries, 1 << 17)))
+        out.reserveCapacity(1024)
         let now = monotonicNs()
         let programNow = try programClockNow() ?? now
-        try tasks.forEach(key: UInt32.self, value: starve_task.self) { _, raw in
-            guard raw.pid != 0 else { return }
-            // At most one thread per CPU is on one: its runtime up to now from the kernel.
-            let onCPU = raw.oncpu_at_ns != 0 ? Self.schedstatRuntimeNs(pid: raw.pid) : nil
-            out.append(TaskCounters(raw, at: programNow, onCPURuntimeNs: onCPU))
-        }
+        try Self.readRecords(path: tasksPath) { raw in out.append(TaskCounters(raw, at: programNow)) }
         return (out, now)
+    }
+
+    /// Reads `path` to its end as consecutive `struct starve_task` records (a read may end
+    /// inside one: the rest comes with the next).
+    static func readRecords(path: String, _ body: (starve_task) -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            if e == EACCES || e == EPERM {
+                throw StarveError("permission denied opening \(path): run as root or as a member of the group given to starve-load --group")
+            }
+            throw StarveError("cannot open \(path): \(String(cString: strerror(e)))")
+        }
+        defer { close(fd) }
+        let size = MemoryLayout<starve_task>.size
+        let capacity = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
+        while true {
+            let n = read(fd, buffer + filled, capacity - filled)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StarveError("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+            var at = 0
+            while filled - at >= size {
+                body(buffer.loadUnaligned(fromByteOffset: at, as: starve_task.self))
+                at += size
+            }
+            if at > 0 && at < filled { memmove(buffer, buffer + at, filled - at) }
+            filled -= at
+        }
+        guard filled == 0 else {
+            throw StarveError("\(path) ended inside a record (\(filled) of \(size) bytes): pins of another starve build?")
+        }
     }
 
     /// "Now" on the programs' clock: CLOCK_MONOTONIC with the wakeup wait source; with the
@@ -98,11 +130,6 @@ public final class PinnedCollection {
     func programClockNow() throws -> UInt64? {
         guard config.settings.wait_source == UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) else { return nil }
         return try cpus.perCPUValues(as: starve_cpu.self).map(\.clock_ns).max()
-    }
-
-    /// A thread's on-CPU time so far (/proc/<tid>/schedstat, first field: sum_exec_runtime).
-    static func schedstatRuntimeNs(pid: UInt32) -> UInt64? {
-        schedstat("/proc/\(pid)/schedstat")?.runtimeNs
     }
 
     /// /proc/<pid>/schedstat: on-CPU ns, run-queue wait ns, timeslices (the kernel's sched_info).
@@ -133,20 +160,6 @@ public final class PinnedCollection {
         Self.sum(try stats.perCPUValues(as: starve_stats.self))
     }
 
-    /// The system-wide run-queue latency histogram, summed over CPUs.
-    public func readRunHistogram() throws -> (histogram: LogHistogram, count: UInt64, totalNs: UInt64) {
-        var counts = [UInt64](repeating: 0, count: LogHistogram.slotCount)
-        var n: UInt64 = 0, total: UInt64 = 0
-        for var h in try runHist.perCPUValues(as: starve_hist.self) {
-            withUnsafeBytes(of: &h.slots) { b in
-                for (i, c) in b.bindMemory(to: UInt64.self).enumerated() where i < counts.count { counts[i] &+= c }
-            }
-            n &+= h.count
-            total &+= h.total_ns
-        }
-        return (LogHistogram(counts: counts, counterWidth: .bits64), n, total)
-    }
-
     static func sum(_ perCPU: [starve_stats]) -> CollectorStats {
         var s = CollectorStats()
         for c in perCPU {
@@ -155,9 +168,8 @@ public final class PinnedCollection {
             s.migrations &+= c.migrations
             s.exits &+= c.exits
             s.tasksCreated &+= c.tasks_created
-            s.dropMapFull &+= c.drop_map_full
+            s.storageFailures &+= c.storage_failures
             s.missedWakeups &+= c.missed_wakeups
-            s.missedSwitches &+= c.missed_switches
             s.throttledSwitches &+= c.throttled_switches
             s.eventsEmitted &+= c.events_emitted
             s.eventsRingbufFull &+= c.events_ringbuf_full

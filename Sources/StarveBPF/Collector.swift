@@ -12,8 +12,6 @@ public struct LoadOptions: Sendable {
     public var btfPath = "/sys/kernel/btf/vmlinux"
     /// Group whose members may read the maps; nil: root only.
     public var group: String?
-    /// Size of the `tasks` map.
-    public var maxPids: UInt32 = UInt32(STARVE_DEFAULT_MAX_PIDS)
     /// Size of the `preempt_pairs` map (victim x preemptor cells).
     public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
     /// Size of the `events` ring buffer, bytes: a power of two, at least one page.
@@ -88,7 +86,6 @@ public enum Collector {
         guard access(options.btfPath, R_OK) == 0 else {
             throw StarveError("no kernel BTF at \(options.btfPath): the kernel needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE")
         }
-        guard options.maxPids >= 1 else { throw StarveError("--max-pids must be at least 1") }
         guard options.maxPairs >= 1 else { throw StarveError("--max-pairs must be at least 1") }
         let page = UInt32(sysconf(Int32(_SC_PAGESIZE)))
         guard options.eventsBytes >= page, options.eventsBytes & (options.eventsBytes - 1) == 0 else {
@@ -113,9 +110,6 @@ public enum Collector {
 
         let object = try BPFObject(path: objectPath, btfPath: options.btfPath == "/sys/kernel/btf/vmlinux" ? nil : options.btfPath)
         let mapNames = object.maps.map(\.name)
-        if mapNames.contains(PinLayout.tasksMap) {
-            try object.setMaxEntries(map: PinLayout.tasksMap, options.maxPids)
-        }
         var settings: starve_settings?
         if mapNames.contains(PinLayout.configMap) { // starve's own object (the floor has none of this)
             try object.setMaxEntries(map: PinLayout.pairsMap, options.maxPairs)
@@ -131,7 +125,6 @@ public enum Collector {
         if mapNames.contains(PinLayout.configMap) {
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)
-            config.max_pids = options.maxPids
             config.loaded_at_ns = monotonicNs()
             if let settings { config.settings = settings }
             config.events_bytes = options.eventsBytes
@@ -159,7 +152,8 @@ public enum Collector {
             var links: [String] = []
             for (name, program) in object.programs {
                 let link = try BPFLink(program: program, name: name)
-                let path = layout.link(name)
+                // The iterator is what readers read: pinned beside the maps, not with the links.
+                let path = name == PinLayout.tasksIteratorProgram ? layout.tasksIterator : layout.link(name)
                 try link.pin(at: path)
                 created.append(path)
                 links.append(name)
@@ -183,6 +177,10 @@ public enum Collector {
             try checkSyscall(chmod(dir, dirMode), "chmod \(dir)")
         }
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
+        if access(layout.tasksIterator, F_OK) == 0 {
+            try checkSyscall(chown(layout.tasksIterator, 0, group), "chown \(layout.tasksIterator)")
+            try checkSyscall(chmod(layout.tasksIterator, mapMode), "chmod \(layout.tasksIterator)")
+        }
         for name in maps {
             let path = layout.map(name)
             // Consuming the ring buffer writes its consumer position: the group needs write there.
@@ -205,6 +203,10 @@ public enum Collector {
         }
         var removed: [String] = []
         // Links first: programs stop before their maps go.
+        if access(layout.tasksIterator, F_OK) == 0 {
+            try checkSyscall(unlink(layout.tasksIterator), "remove \(layout.tasksIterator)")
+            removed.append(layout.tasksIterator)
+        }
         for dir in [layout.linksDirectory, layout.mapsDirectory] {
             for name in listDirectory(dir) {
                 let path = dir + "/" + name

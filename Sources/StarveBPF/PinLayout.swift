@@ -1,5 +1,6 @@
 /// Where starve pins things under its pin directory:
-/// `maps/<map>` (group-readable when --group is given) and `links/<program>` (root only).
+/// `maps/<map>` (group-readable when --group is given), `links/<program>` (root only), and
+/// `tasks`, the pinned iterator that reports every thread (readable like the maps).
 public struct PinLayout: Sendable, Equatable {
     /// Default pin directory.
     public static let defaultDirectory = "/sys/fs/bpf/starve"
@@ -16,10 +17,12 @@ public struct PinLayout: Sendable, Equatable {
     public var linksDirectory: String { directory + "/links" }
     public func map(_ name: String) -> String { mapsDirectory + "/" + name }
     public func link(_ name: String) -> String { linksDirectory + "/" + name }
+    /// The `tasks` iterator: reading it yields one `struct starve_task` per live thread.
+    public var tasksIterator: String { directory + "/tasks" }
 
+    /// The program behind the `tasks` iterator (pinned as `tasksIterator`, not under links/).
+    public static let tasksIteratorProgram = "starve_iter_tasks"
     /// The maps starve-dump needs.
-    public static let tasksMap = "tasks"
-    public static let runHistMap = "run_hist"
     public static let statsMap = "stats"
     public static let configMap = "starve_config"
     public static let pairsMap = "preempt_pairs"

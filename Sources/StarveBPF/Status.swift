@@ -25,6 +25,8 @@ public struct CollectorStatus: Sendable {
     public var programs: [Program]
     public var maps: [Map]
     public var stats: CollectorStats?
+    /// Records the `tasks` iterator gave (nil: it could not be read).
+    public var threads: Int?
 
     /// Human-readable report.
     public func render() -> String {
@@ -47,14 +49,14 @@ public struct CollectorStatus: Sendable {
         if let s = stats {
             out += "\n"
             out += renderTable(headers: ["COUNTER", "VALUE"], rows: [
+                ["threads reported by the tasks iterator", threads.map(String.init) ?? "-"],
                 ["sched_switch events", String(s.switches)],
                 ["wakeup events", String(s.wakeups)],
                 ["migrations", String(s.migrations)],
-                ["exits (entries removed)", String(s.exits)],
-                ["tasks added", String(s.tasksCreated)],
-                ["dropped: tasks map full", String(s.dropMapFull)],
+                ["exits", String(s.exits)],
+                ["threads given storage", String(s.tasksCreated)],
+                ["dropped: no storage (out of memory)", String(s.storageFailures)],
                 ["missed wakeups (wait start unknown)", String(s.missedWakeups)],
-                ["missed switches (no event reached us)", String(s.missedSwitches)],
                 ["switch-outs under CFS throttling", String(s.throttledSwitches)],
                 ["dropped: preempt_pairs map full", String(s.pairsMapFull)],
                 ["starvations detected", String(s.starvations)],
@@ -92,6 +94,8 @@ extension Collector {
                 status.loadedForNs = monotonicNs() &- c.loaded_at_ns
             }
         }
+        var threads = 0
+        if (try? PinnedCollection.readRecords(path: layout.tasksIterator) { _ in threads += 1 }) != nil { status.threads = threads }
         if access(layout.linksDirectory, R_OK | X_OK) != 0 {
             status.programs = [.init(name: "(links are readable by root only)", attached: nil)]
             return status

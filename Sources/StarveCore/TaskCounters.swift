@@ -118,12 +118,10 @@ public struct CollectorStats: Sendable, Equatable {
     public var migrations: UInt64 = 0
     public var exits: UInt64 = 0
     public var tasksCreated: UInt64 = 0
-    /// Tasks that could not be tracked because the `tasks` map was full.
-    public var dropMapFull: UInt64 = 0
+    /// Threads that could not be given task-local storage (out of memory).
+    public var storageFailures: UInt64 = 0
     /// Switch-ins of a known task with no recorded start of its wait.
     public var missedWakeups: UInt64 = 0
-    /// CPUs seen changing tasks without a sched_switch event reaching the programs.
-    public var missedSwitches: UInt64 = 0
     /// Runnable switch-outs under CFS throttling.
     public var throttledSwitches: UInt64 = 0
     /// Events written to the ring buffer, and every way one was not.

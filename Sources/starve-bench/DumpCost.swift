@@ -6,10 +6,13 @@ import Glibc
 import StarveBPF
 import StarveCore
 
-/// Times what one starve-dump sample costs on a full map: pins synthetic maps with starve's layout
-/// (same names, value sizes and config ABI) under a scratch pin directory, fills `tasks` with N
-/// threads, and runs starve-dump's own code path on them: PinnedCollection.readTasks (batched
-/// lookups), IntervalTracker.advance, busiest, and the table (top 20) and CSV (every row) output.
+/// Times what one starve-dump sample costs at N threads: pins synthetic maps with starve's layout
+/// (same names, value sizes and config ABI) under a scratch pin directory, writes N made-up
+/// `tasks` iterator records to a file in /dev/shm (what reading the iterator pin yields, without
+/// N live threads), and runs starve-dump's own code path on them: PinnedCollection.readTasks
+/// (read and decode), IntervalTracker.advance, busiest, and the table (top 20) and CSV (every
+/// row) output. The kernel's side of a real read (the iterator walking the threads) is timed
+/// apart by `starve-bench iter`.
 struct DumpCost: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
@@ -40,7 +43,7 @@ struct DumpCost: ParsableCommand {
         for n in sizes {
             let maps = try SyntheticMaps(layout: PinLayout(directory: pinDir), threads: n)
             defer { maps.remove() }
-            let collection = try PinnedCollection(layout: maps.layout)
+            let collection = try PinnedCollection(layout: maps.layout, tasksPath: maps.tasksPath)
             var tracker = IntervalTracker(alpha: 0.3)
             let formatter = SampleFormatter()
             let baseline = try collection.readTasks()
@@ -74,32 +77,31 @@ func cpuNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// starve's four maps, created with bpf_map_create and pinned under `layout`, `tasks` full of
-/// made-up threads. Keys are real-looking pids; the maps belong to no program.
+/// starve's maps that starve-dump reads, created with bpf_map_create and pinned under `layout`,
+/// and a file of made-up `tasks` records with real-looking pids; the maps belong to no program.
 final class SyntheticMaps {
     let layout: PinLayout
     let threads: Int
-    private var tasksFD: Int32 = -1
+    /// The made-up iterator output.
+    let tasksPath: String
     private var fds: [Int32] = []
     private var pinned: [String] = []
 
     init(layout: PinLayout, threads: Int) throws {
         self.layout = layout
         self.threads = threads
+        tasksPath = (access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + "/starve-bench-tasks-\(getpid())"
         do {
             for dir in [layout.directory, layout.mapsDirectory] where access(dir, F_OK) != 0 {
                 guard mkdir(dir, 0o700) == 0 else { throw BPFError("create \(dir)", errno: errno) }
                 pinned.append(dir)
             }
-            tasksFD = try create(PinLayout.tasksMap, BPF_MAP_TYPE_HASH, key: 4, value: MemoryLayout<starve_task>.size, max: UInt32(threads))
-            _ = try create(PinLayout.runHistMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_hist>.size, max: 1)
             _ = try create(PinLayout.statsMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_stats>.size, max: 1)
             _ = try create(PinLayout.cpuMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_cpu>.size, max: 1)
             _ = try create(PinLayout.pairsMap, BPF_MAP_TYPE_HASH, key: MemoryLayout<starve_pair_key>.size, value: MemoryLayout<starve_pair>.size, max: 1)
             let configFD = try create(PinLayout.configMap, BPF_MAP_TYPE_ARRAY, key: 4, value: MemoryLayout<starve_config>.size, max: 1)
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)
-            config.max_pids = UInt32(threads)
             config.loaded_at_ns = monotonicNs()
             var zero: UInt32 = 0
             guard bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY)) == 0 else {
@@ -122,24 +124,15 @@ final class SyntheticMaps {
         return fd
     }
 
-    /// Writes every thread's counters for `generation`: each sample sees every counter moved.
+    /// Writes every thread's record for `generation`: each sample sees every counter moved.
     func advance(generation g: UInt64) throws {
-        let chunk = 4096
-        var keys = [UInt32](repeating: 0, count: chunk)
-        var values = [starve_task](repeating: starve_task(), count: chunk)
-        var start = 0
-        while start < threads {
-            let count = min(chunk, threads - start)
-            for j in 0..<count {
-                let i = start + j
-                keys[j] = UInt32(1000 + i)
-                values[j] = Self.thread(i, generation: g)
-            }
-            var n = UInt32(count)
-            let rc = bpf_map_update_batch(tasksFD, &keys, &values, &n, nil)
-            guard rc == 0 else { throw BPFError("fill synthetic tasks map", errno: rc == -1 ? errno : -rc) }
-            start += count
-        }
+        let records = (0..<threads).map { Self.thread($0, generation: g) }
+        let fd = open(tasksPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StarveError("cannot write \(tasksPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = records.count * MemoryLayout<starve_task>.size
+        let written = records.withUnsafeBytes { write(fd, $0.baseAddress, bytes) }
+        guard written == bytes else { throw StarveError("short write to \(tasksPath)") }
     }
 
     /// A plausible thread: varied runtimes, waits spread over a few histogram slots.
@@ -173,6 +166,7 @@ final class SyntheticMaps {
 
     /// Unpins everything and closes the maps (idempotent).
     func remove() {
+        unlink(tasksPath)
         for path in pinned.reversed() { _ = unlink(path) == 0 || rmdir(path) == 0 }
         pinned = []
         for fd in fds { close(fd) }

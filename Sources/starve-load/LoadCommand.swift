@@ -37,9 +37,6 @@ extension StarveLoad {
         @Option(help: "Group whose members may read the maps (starve-dump without root). Default: root only.")
         var group: String?
 
-        @Option(help: "Most threads tracked at once (size of the tasks map).")
-        var maxPids: UInt32 = 32768
-
         @Option(help: "BPF object to load (default: starve.bpf.o next to the executable or in bpf/build/).")
         var object: String?
 
@@ -83,9 +80,6 @@ extension StarveLoad {
         var verbose = false
 
         func validate() throws {
-            guard maxPids >= 1 && maxPids <= 4_194_304 else {
-                throw ValidationError("--max-pids must be between 1 and 4194304")
-            }
             guard maxPairs >= 1 && maxPairs <= 1 << 22 else { throw ValidationError("--max-pairs must be between 1 and 4194304") }
             _ = try parsedThresholds()
             guard inversionMin > 0, stormWindow > 0 else { throw ValidationError("--inversion-min and --storm-window must be positive") }
@@ -113,7 +107,6 @@ extension StarveLoad {
             options.objectPath = object
             options.btfPath = btf
             options.group = group
-            options.maxPids = maxPids
             options.maxPairs = maxPairs
             options.eventsBytes = eventsKb * 1024
             options.thresholdsNs = try parsedThresholds()

@@ -23,7 +23,7 @@ final class BadInputTests: XCTestCase {
         try expectError("starve-load", ["--pin-dir", absent, "--object", "/nonexistent.bpf.o"], contains: "cannot read BPF object")
         try expectError("starve-load", ["--pin-dir", absent, "--group", "no-such-group-xyz"], contains: "no such group: no-such-group-xyz")
         try expectError("starve-load", ["--pin-dir", "/tmp/not-bpffs-\(getpid())/starve"], contains: "is not on a bpf filesystem")
-        try expectError("starve-load", ["--max-pids", "0"], contains: "--max-pids")
+        try expectError("starve-load", ["--max-pairs", "0"], contains: "--max-pairs")
         try expectError("starve-load", ["--bogus-flag"], contains: "Unknown option")
         XCTAssertFalse(FileManager.default.fileExists(atPath: absent), "a refused load left \(absent) behind")
     }

@@ -24,13 +24,11 @@ final class SchedstatAgreementTests: XCTestCase {
 
         func snapshot() throws -> [pid_t: (ours: TaskCounters, kernel: Schedstat)] {
             var out: [pid_t: (TaskCounters, Schedstat)] = [:]
+            // Ours and the kernel's read back to back, well under a millisecond apart.
+            let ours = try collection.readTasks().tasks
             for pid in work.workerPIDs {
-                // Ours and the kernel's read back to back, microseconds apart.
-                guard let ours = try collection.tasks.lookup(UInt32(pid), as: starve_task.self) else {
-                    throw StarveError("pid \(pid) not tracked")
-                }
-                let kernel = try Schedstat(pid: pid)
-                out[pid] = (TaskCounters(ours, at: monotonicNs()), kernel)
+                guard let mine = ours.first(where: { $0.pid == UInt32(pid) }) else { throw StarveError("pid \(pid) not reported") }
+                out[pid] = (mine, try Schedstat(pid: pid))
             }
             return out
         }

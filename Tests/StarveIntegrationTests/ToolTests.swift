@@ -89,8 +89,9 @@ final class ToolTests: XCTestCase {
             XCTAssertTrue(r.stdout.contains(program), "\(program) missing from status:\n\(r.stdout)")
         }
         XCTAssertEqual(r.stdout.components(separatedBy: "  yes  ").count - 1, 5, r.stdout)
-        XCTAssertTrue(r.stdout.contains("dropped: tasks map full"))
-        XCTAssertTrue(r.stdout.contains("tasks "))
+        XCTAssertTrue(r.stdout.contains("dropped: no storage"))
+        let threads = r.stdout.split(separator: "\n").first { $0.hasPrefix("threads reported by the tasks iterator") }
+        XCTAssertGreaterThan(Int(threads?.split(separator: " ").last ?? "") ?? 0, 10, r.stdout)
 
         let unload = try runTool(Live.tool("starve-load"), ["unload", "--pin-dir", collector.pinDir])
         XCTAssertEqual(unload.status, 0, unload.stderr)
@@ -111,15 +112,31 @@ final class ToolTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try collection.readStats().exits, 3)
     }
 
-    func testAFullTasksMapCountsItsDrops() throws {
+    func testThreadsFromBeforeTheLoadAreReportedWithTheKernelsCounts() throws {
         try Live.require()
-        let collector = try LoadedCollector(extraArguments: ["--max-pids", "4"])
+        // Started before the load, then asleep throughout: never switched in while we watch.
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sleeper.arguments = ["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 60"]
+        try sleeper.run()
+        defer { sleeper.terminate(); sleeper.waitUntilExit() }
+        let pid = UInt32(sleeper.processIdentifier)
+        XCTAssertTrue(try waitUntil(seconds: 10) {
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("sleep") == true
+                && (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") S ") == true
+        }, "sleep never went to sleep")
+        let kernelBefore = try Schedstat(pid: pid_t(pid))
+
+        let collector = try LoadedCollector()
         defer { collector.unload() }
         let collection = try PinnedCollection(layout: collector.layout)
-        let work = try Workload(["--workers", "6", "--duration", "60"])
-        defer { work.stop() }
-        XCTAssertTrue(try waitUntil(seconds: 10) { try collection.readStats().dropMapFull > 0 }, "no drop counted with 6 workers in a 4-entry map")
-        XCTAssertLessThanOrEqual(try collection.readTasks().tasks.count, 4)
+        let seen = try XCTUnwrap(try collection.readTasks().tasks.first { $0.pid == pid }, "a sleeping thread is missing")
+        XCTAssertEqual(seen.comm, "sleep")
+        XCTAssertEqual(seen.runtimeNs, kernelBefore.runtimeNs, "runtime is the kernel's own sum_exec_runtime")
+        XCTAssertGreaterThan(seen.runtimeNs, 0)
+        // nvcsw + nivcsw count switch-outs, schedstat's timeslices switch-ins: equal while asleep.
+        XCTAssertEqual(seen.voluntarySwitches + seen.involuntarySwitches, kernelBefore.timeslices, "switches are the kernel's nvcsw + nivcsw")
+        XCTAssertEqual(seen.waitCount, 0, "no wait closed since the load, so none counted")
     }
 }
 

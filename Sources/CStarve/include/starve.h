@@ -12,7 +12,7 @@
 #endif
 
 /* Bump when any struct below changes: the loader pins it, the reader refuses a mismatch. */
-#define STARVE_ABI_VERSION 3
+#define STARVE_ABI_VERSION 4
 
 #define STARVE_COMM_LEN 16
 
@@ -22,9 +22,6 @@
 
 /* se.load.weight is scaled by 2^10 on 64-bit kernels (scale_load); the reader shifts it back. */
 #define STARVE_WEIGHT_SHIFT 10
-
-/* Default map size (tasks tracked at once); starve-load --max-pids overrides it at load time. */
-#define STARVE_DEFAULT_MAX_PIDS 32768
 
 /* Why a task is waiting on a run queue. */
 enum starve_wait_cause {
@@ -57,8 +54,11 @@ struct starve_wait {
 	__u64 max_ns;
 };
 
-/* Per-thread scheduler statistics: the value of the `tasks` map, keyed by thread id (__u32 pid).
- * Counters only grow; the reader computes deltas. The last block is the BPF side's own state. */
+/* One thread as the `tasks` iterator reports it (a pinned BPF iterator over every thread: reading
+ * the pin runs it). Identity and the kernel's own counters are read from task_struct at read
+ * time, so the hot path never keeps them; the wait and preemption statistics are the programs'
+ * own, kept in task-local storage from the thread's first switch-in. Counters only grow; the
+ * reader computes deltas. */
 struct starve_task {
 	__u32 pid;
 	__u32 tgid;
@@ -71,14 +71,14 @@ struct starve_task {
 	__u64 cpu_cgroup_id; /* cgroup id in the cpu controller's hierarchy (v1 cpu, or v2) */
 	__u64 dfl_cgroup_id; /* cgroup id in the default (v2) hierarchy */
 	__u64 start_time_ns; /* task->start_time (CLOCK_MONOTONIC): tells a reused pid from the old one */
-	__u64 runtime_ns;    /* on-CPU time since first seen: se.sum_exec_runtime (the kernel's own
-	                      * count, which leaves out IRQ and steal time) read at each switch-out,
-	                      * less its value at first sight */
-	__u64 voluntary_switches;   /* switched out while sleeping or blocking */
-	__u64 involuntary_switches; /* switched out while still runnable (preempted) */
+	__u64 runtime_ns;    /* on-CPU time since the thread started: se.sum_exec_runtime (the kernel's
+	                      * own count, which leaves out IRQ and steal time), plus the current
+	                      * stretch of a thread on a CPU */
+	__u64 voluntary_switches;   /* nvcsw: switched out while sleeping or blocking */
+	__u64 involuntary_switches; /* nivcsw: switched out while still runnable (preempted) */
 	struct starve_wait wait_wakeup;  /* waits that started with a wakeup */
 	struct starve_wait wait_preempt; /* waits that started with a preemption */
-	__u64 migrations;    /* sched_migrate_task events */
+	__u64 migrations;    /* se.nr_migrations */
 	__u32 last_cpu;
 	__u32 flags;         /* STARVE_TASK_* */
 	__u32 wait_hist[STARVE_HIST_SLOTS]; /* all causes together; wraps at 2^32 (reader uses modular deltas) */
@@ -91,39 +91,23 @@ struct starve_task {
 	__u64 preemptions_caused; /* times this task took the CPU from a still-runnable task */
 	__u64 migration_storms;   /* migration-storm events raised for this task */
 
-	/* BPF-side state, not statistics. */
-	/* Times below are on the programs' clock: the run queues' (sched_clock) with the sched_info
-	 * wait source, CLOCK_MONOTONIC with the wakeup one; struct starve_cpu tells readers "now". */
-	__u64 queued_at_ns;  /* when the current preemption wait began; 0 otherwise */
-	__u64 oncpu_at_ns;   /* when it last got a CPU; 0 when not running (or unknown) */
-	__u32 queued_cause;  /* enum starve_wait_cause of the current wait */
-	__u32 identity_tag;  /* low bits of the task's css_set pointer at the last identity refresh */
-	__u64 runtime_base_ns; /* se.sum_exec_runtime when first seen */
-	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
-	__u32 preemptor_pid;
-	__u32 preemptor_tgid;
-	__u64 blocked_at_ns;       /* when it last went to sleep (voluntary switch-out) */
-	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
-	__u32 mig_window_count;
+	/* State at read time, on the programs' clock: the run queues' (sched_clock) with the
+	 * sched_info wait source, CLOCK_MONOTONIC with the wakeup one; struct starve_cpu tells
+	 * readers "now". */
+	__u64 queued_at_ns;  /* waiting on a run queue since; 0: not waiting */
+	__u64 oncpu_at_ns;   /* on a CPU since; 0: not running */
+	__u32 queued_cause;  /* enum starve_wait_cause of the open wait (NONE: a wakeup, or unknown) */
 	__u32 _pad;
+	__u64 _reserved[6];
 };
 
-/* The value of the per-CPU `cpu_current` array: the task each CPU last switched to (a
- * sched_switch whose prev is someone else means an event never reached us, seen on 6.18 for some
- * threads, and the stale task's stretch must be closed), and the programs' clock at that switch:
- * the latest over CPUs is the readers' "now" on that clock (behind by the time since the last
- * context switch anywhere). */
+/* The value of the per-CPU `cpu_current` array: the task each CPU last switched to, and the
+ * programs' clock at that switch: the latest over CPUs is the readers' "now" on that clock
+ * (behind by the time since the last context switch anywhere). */
 struct starve_cpu {
 	__u32 pid;
 	__u32 _pad;
 	__u64 clock_ns;
-};
-
-/* System-wide run-queue latency: the only value of the per-CPU `run_hist` array. */
-struct starve_hist {
-	__u64 slots[STARVE_HIST_SLOTS];
-	__u64 count;
-	__u64 total_ns;
 };
 
 /* What the programs saw and what they could not record: the only value of the per-CPU `stats`
@@ -133,11 +117,10 @@ struct starve_stats {
 	__u64 wakeups;           /* sched_wakeup + sched_wakeup_new events */
 	__u64 migrations;        /* sched_migrate_task events */
 	__u64 exits;             /* sched_process_exit events (task entries removed) */
-	__u64 tasks_created;     /* entries added to `tasks` */
-	__u64 drop_map_full;     /* a task could not be added: `tasks` was full */
+	__u64 tasks_created;     /* threads given task-local storage (at their first switch-in) */
+	__u64 storage_failures;  /* a thread could not be given task-local storage (no memory): its
+	                          * waits are not counted until a later switch-in succeeds */
 	__u64 missed_wakeups;    /* switch-in of a known task with no recorded start of its wait */
-	__u64 missed_switches;   /* a CPU changed tasks without a sched_switch reaching us: the
-	                          * stretch of the task last seen switching in there is not counted */
 	__u64 throttled_switches; /* runnable switch-outs under CFS throttling */
 	__u64 events_emitted;     /* events written to the `events` ring buffer */
 	__u64 events_ringbuf_full;  /* lost: the ring buffer had no room (reader too slow or absent) */
@@ -150,7 +133,7 @@ struct starve_stats {
 	__u64 pi_boosts;          /* sched_pi_setprio boosts seen */
 	__u64 migration_storms;   /* migration storms detected (before volume controls) */
 	__u64 starvations;        /* waits over the starvation threshold (before volume controls) */
-	__u64 _reserved[12];
+	__u64 _reserved[13];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
@@ -179,7 +162,7 @@ struct starve_settings {
 
 struct starve_config {
 	__u32 abi_version;  /* STARVE_ABI_VERSION */
-	__u32 max_pids;
+	__u32 _unused;
 	__u64 loaded_at_ns; /* CLOCK_MONOTONIC at load */
 	struct starve_settings settings;
 	__u32 events_bytes; /* size of the `events` ring buffer */
@@ -273,7 +256,6 @@ struct starve_stack {
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
 _Static_assert(sizeof(struct starve_task) == 440, "starve_task layout");
-_Static_assert(sizeof(struct starve_hist) == 304, "starve_hist layout");
 _Static_assert(sizeof(struct starve_cpu) == 16, "starve_cpu layout");
 _Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
 _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
