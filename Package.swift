@@ -24,10 +24,11 @@ let package = Package(
         .target(name: "CStarve"),
         // Pure analysis: deltas, EMAs, percentiles, fair share, lottery, CSV/JSON/tables.
         // No libbpf, no ArgumentParser: testable on fixed inputs anywhere.
-        .target(name: "StarveCore"),
+        .target(name: "StarveCore", dependencies: ["CStarveSys"]),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
         .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveCore"]),
-        // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn).
+        // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
+        // malloc tuning).
         .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
         .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveCore"]),

@@ -231,6 +231,8 @@ sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
 # --- phase 3: starve-dump's read + analysis cost on synthetic maps ------------------------------
 say "phase 3: starve-dump read+analysis at 1k/10k/100k entries"
 "$BENCH" dump --entries 1000,10000,100000 --repeat "$DUMP_REPEAT" --pin-dir "$PIN_BASE-dump" >"$TMP/dump.csv"
+# The kernel's side of a real read: the tasks iterator walking live threads (10k parked).
+"$BENCH" iter --threads 0,10000 --repeat "$DUMP_REPEAT" --pin-dir "$PIN_BASE-iter" --object "$STARVE_OBJ" >"$TMP/iter.csv"
 
 # --- phase 4: starve-dump CPU at --interval 1 on a busy host -----------------------------------
 say "phase 4: starve-dump --interval 1 for $BUSY_SAMPLES samples on a busy host"
@@ -256,7 +258,8 @@ cp "$RAW" "$OUT/e2e-raw.csv"
 cp "$PROGS" "$OUT/progs-raw.csv"
 cp "$TMP/dump.csv" "$OUT/dump-cost.csv"
 cp "$TMP/dumpcpu.csv" "$OUT/dump-cpu.csv"
+cp "$TMP/iter.csv" "$OUT/iter-cost.csv"
 "$BENCH" report --dir "$OUT" --mode "$([ "$QUICK" = 1 ] && echo quick || echo full)" \
 	--rounds "$ROUNDS" --pipe-loops "$PIPE_LOOPS" --msg-loops "$MSG_LOOPS" --hb-loops "$HB_LOOPS"
 gnuplot -e "dir='$OUT'" "$ROOT/scripts/bench/plot.gp"
-say "wrote $OUT/{summary.csv,e2e-raw.csv,progs-raw.csv,dump-cost.csv,dump-cpu.csv,results.md,overhead.png}"
+say "wrote $OUT/{summary.csv,e2e-raw.csv,progs-raw.csv,dump-cost.csv,dump-cpu.csv,iter-cost.csv,results.md,overhead.png}"

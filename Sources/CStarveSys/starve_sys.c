@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
@@ -56,4 +57,9 @@ int starve_sys_mutex_init(pthread_mutex_t *mutex, int priority_inheritance)
 		rc = pthread_mutex_init(mutex, &attr);
 	pthread_mutexattr_destroy(&attr);
 	return rc;
+}
+
+int starve_sys_reuse_large_blocks(void)
+{
+	return mallopt(M_MMAP_THRESHOLD, 1 << 30) && mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }

@@ -50,6 +50,8 @@ public final class PinnedCollection {
     public let cpus: PinnedMap
     public let pairs: PinnedMap
     public let config: starve_config
+    /// Records in the last read: the next one reserves room for them up front.
+    private var lastCount = 0
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
     public init(layout: PinLayout, tasksPath: String? = nil) throws {
@@ -80,10 +82,11 @@ public final class PinnedCollection {
     /// such times). Reading the iterator runs it: one record per thread, straight from the kernel.
     public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
         var out: [TaskCounters] = []
-        out.reserveCapacity(1024)
+        out.reserveCapacity(max(1024, lastCount + lastCount / 8))
         let now = monotonicNs()
         let programNow = try programClockNow() ?? now
         try Self.readRecords(path: tasksPath) { raw in out.append(TaskCounters(raw, at: programNow)) }
+        lastCount = out.count
         return (out, now)
     }
 

@@ -186,6 +186,12 @@ public struct TaskFilter: Sendable, Equatable {
         self.includeKernelThreads = includeKernelThreads
     }
 
+    /// Whether it lets every task through (then there is nothing to filter, nor to copy).
+    public var isEmpty: Bool { pids.isEmpty && tgids.isEmpty && comm == nil && includeKernelThreads }
+
+    /// `tasks` less those it does not match; `tasks` itself (no copy) when it matches all.
+    public func apply(_ tasks: [TaskCounters]) -> [TaskCounters] { isEmpty ? tasks : tasks.filter(matches) }
+
     public func matches(_ t: TaskCounters) -> Bool {
         if !pids.isEmpty && !pids.contains(t.pid) { return false }
         if !tgids.isEmpty && !tgids.contains(t.tgid) { return false }
@@ -199,8 +205,9 @@ public struct TaskFilter: Sendable, Equatable {
 public func busiest(_ intervals: [TaskInterval], top: Int) -> [TaskInterval] {
     // Sort small keys, not the intervals themselves (each holds the counters and a histogram).
     struct Key { var runtime: UInt64; var wait: UInt64; var pid: UInt32; var index: Int32 }
-    var keys = intervals.enumerated().map {
-        Key(runtime: $1.runtimeDeltaNs, wait: $1.waitNs, pid: $1.task.pid, index: Int32($0))
+    // By index: `enumerated()` would copy (and retain) every interval just to read three fields.
+    var keys = intervals.indices.map { i in
+        Key(runtime: intervals[i].runtimeDeltaNs, wait: intervals[i].waitNs, pid: intervals[i].task.pid, index: Int32(i))
     }
     keys.sort {
         if $0.runtime != $1.runtime { return $0.runtime > $1.runtime }

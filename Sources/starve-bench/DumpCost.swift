@@ -10,8 +10,8 @@ import StarveCore
 /// (same names, value sizes and config ABI) under a scratch pin directory, writes N made-up
 /// `tasks` iterator records to a file in /dev/shm (what reading the iterator pin yields, without
 /// N live threads), and runs starve-dump's own code path on them: PinnedCollection.readTasks
-/// (read and decode), IntervalTracker.advance, busiest, and the table (top 20) and CSV (every
-/// row) output. The kernel's side of a real read (the iterator walking the threads) is timed
+/// (read and decode), IntervalTracker.advance, busiest and the table (top 20: the default
+/// output), and apart the CSV of every row in order (what --output adds). The kernel's side of a real read (the iterator walking the threads) is timed
 /// apart by `starve-bench iter`.
 struct DumpCost: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,6 +37,7 @@ struct DumpCost: ParsableCommand {
     }
 
     func run() throws {
+        Allocator.reuseLargeBlocks()
         guard geteuid() == 0 else { throw StarveError("starve-bench dump must run as root (creates maps)") }
         let sizes = entries.split(separator: ",").compactMap { Int($0) }
         print("entries,sample,read_ms,analyse_ms,table_ms,csv_ms,total_ms,cpu_ms")
@@ -55,12 +56,12 @@ struct DumpCost: ParsableCommand {
                 let snapshot = try collection.readTasks()
                 let t1 = monotonicNs()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
-                let ordered = busiest(intervals, top: 0)
+                let top = busiest(intervals, top: 20)  // starve-dump's default: a table of the top 20
                 let t2 = monotonicNs()
                 let context = SampleContext(sample: sample, timestamp: Date())
-                let table = formatter.table(context, Array(ordered.prefix(20)), tracked: snapshot.tasks.count)
+                let table = formatter.table(context, top, tracked: snapshot.tasks.count)
                 let t3 = monotonicNs()
-                let csv = noCSV ? "-" : formatter.csvRows(context, ordered)
+                let csv = noCSV ? "-" : formatter.csvRows(context, busiest(intervals, top: 0))  // --output: every row, in order
                 let t4 = monotonicNs(), cpu1 = cpuNs()
                 precondition(!table.isEmpty && !csv.isEmpty && intervals.count == n)
                 let ms = { (a: UInt64, b: UInt64) in formatFixed(Double(b &- a) / 1e6, decimals: 3) }

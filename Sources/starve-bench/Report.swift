@@ -26,6 +26,7 @@ struct Report: ParsableCommand {
         let progs = try readCSV(dir + "/progs-raw.csv")
         let dump = try readCSV(dir + "/dump-cost.csv")
         let dumpCPU = try readCSV(dir + "/dump-cpu.csv")
+        let iter = access(dir + "/iter-cost.csv", R_OK) == 0 ? try readCSV(dir + "/iter-cost.csv") : []
         var summary = [["section", "subject", "metric", "median", "min", "max", "n"]]
         var md = ""
 
@@ -162,6 +163,18 @@ struct Report: ParsableCommand {
         text += renderTable(headers: ["threads", "read", "analyse", "read+analyse+table", "cpu", "< 100 ms"], rows: dumpStats.map { d in
             [String(d.0), ms(d.2), ms(d.3), ms(d.1), ms(d.4), d.1.median < 100 ? "yes" : "NO"]
         })
+        var iterRows: [[String]] = []
+        for n in Set(iter.compactMap { Int($0["extra_threads"] ?? "") }).sorted() {
+            let rows = iter.filter { Int($0["extra_threads"] ?? "") == n }
+            guard let read = Stat(rows.compactMap { Double($0["read_ms"] ?? "") }) else { continue }
+            let records = rows.first?["records"] ?? "-"
+            iterRows.append([records, ms(read), formatFixed(read.median / max(1, Double(records) ?? 1) * 1e6, decimals: 0)])
+            summary.append(["iter", records, "read_ms"] + read.cells(2))
+        }
+        if !iterRows.isEmpty {
+            text += "\nThe live tasks iterator (the kernel walks every thread; the reader decodes), ms median [min..max]\n"
+            text += renderTable(headers: ["threads", "read", "ns/thread"], rows: iterRows)
+        }
         if let p = dumpCPUPercent {
             text += "\nstarve-dump --interval 1 on a busy host (\(tracked) threads tracked): \(formatFixed(p, decimals: 2)) % of one CPU\n"
         }

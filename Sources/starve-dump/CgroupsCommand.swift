@@ -32,6 +32,7 @@ extension StarveDump {
         }
 
         func run() throws {
+            Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
             let csv = try sampling.output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }

@@ -48,6 +48,7 @@ extension StarveDump {
         }
 
         func run() throws {
+            Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
             let analyzeShares = share || simulateDraws > 0 || tickets != nil
@@ -60,7 +61,7 @@ extension StarveDump {
             var tracker = IntervalTracker(alpha: alpha)
             let baseline = try collection.readTasks()
             try requireKnown(pids: pid, tgids: tgid, in: baseline.tasks)
-            _ = tracker.advance(to: baseline.tasks.filter(filter.matches), atNs: baseline.atNs)
+            _ = tracker.advance(to: filter.apply(baseline.tasks), atNs: baseline.atNs)
             if sampling.format == .csv { writeStdout(formatter.csvHeader) }
 
             var sample = 0
@@ -69,8 +70,10 @@ extension StarveDump {
                 sample += 1
                 let snapshot = try collection.readTasks()
                 let context = SampleContext(sample: sample, timestamp: Date())
-                let intervals = tracker.advance(to: snapshot.tasks.filter(filter.matches), atNs: snapshot.atNs)
-                let ordered = busiest(intervals, top: 0)
+                let intervals = tracker.advance(to: filter.apply(snapshot.tasks), atNs: snapshot.atNs)
+                // The table alone needs only its top rows in order; CSV and JSON need them all.
+                let everyRow = sampling.format != .table || csv != nil || top == 0
+                let ordered = busiest(intervals, top: everyRow ? 0 : top)
                 var shares: ShareSample?
                 if let reader {
                     // Only the competing threads cost /proc reads.

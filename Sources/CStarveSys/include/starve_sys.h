@@ -26,4 +26,8 @@ int starve_sys_set_thread_name(const char *name);
  * locks through FUTEX_LOCK_PI, i.e. a kernel rt_mutex); 0 or an error number. */
 int starve_sys_mutex_init(pthread_mutex_t *mutex, int priority_inheritance);
 
+/* Large blocks from the heap, kept when freed (mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
+ * at 1 GiB): 1 on success. */
+int starve_sys_reuse_large_blocks(void);
+
 #endif
