@@ -33,9 +33,10 @@
 #define LONG_WAIT_NS 1000000ULL
 #define LONG_WAIT_SLOTS 4
 
-/* kfuncs (6.2+), used only on rare paths: naming a task known by pid in an event. */
-extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
-extern void bpf_task_release(struct task_struct *p) __ksym;
+/* kfuncs (6.2+), used only on rare paths: naming a task known by pid in an event. Weak: on an
+ * older kernel the event names the pid alone. */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -336,6 +337,8 @@ static __always_inline void event_task_from_pid(struct starve_event_task *e, __u
 	if (!pid)
 		return;
 	e->pid = pid;
+	if (!bpf_task_from_pid) /* bpf_ksym_exists(), before libbpf 1.2 had it */
+		return;
 	p = bpf_task_from_pid(pid);
 	if (!p)
 		return;

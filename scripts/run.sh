@@ -176,7 +176,11 @@ case "$cmd" in
   demo) demo ;;
   test) run_tests ;;
   experiment) ensure_built; exec "$ROOT/scripts/experiment.sh" "$@" ;;
-  bench) ensure_built; exec "$ROOT/scripts/bench.sh" "$@" ;;
+  bench)
+    need_root bench
+    # The peers and the plotting: perf, bpftrace, hackbench, gnuplot, jq.
+    command -v dpkg >/dev/null 2>&1 && ensure_packages linux-perf bpftrace rt-tests gnuplot-nox jq
+    ensure_built; exec "$ROOT/scripts/bench.sh" "$@" ;;
   help|-h|--help) usage ;;
   *) usage >&2; die "unknown command: $cmd" ;;
 esac
