@@ -149,7 +149,7 @@ struct {
  * can tell whether the waker spent a blocked task's time waiting for a CPU itself. Written only
  * when a long wait ends, read only when a long-blocked task is woken. */
 struct long_wait {
-	__u64 end_ns;   /* CLOCK_MONOTONIC */
+	__u64 end_ns;   /* on the programs' clock */
 	__u64 len_ns;
 	__u32 preemptor_pid;
 	__u32 _pad;

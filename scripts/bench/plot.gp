@@ -36,7 +36,7 @@ unset xzeroaxis
 set style data linespoints
 set logscale xy
 set xrange [500:200000]
-set xlabel "threads in the tasks map"
+set xlabel "threads (tasks records)"
 set ylabel "ms (log)"
 plot dir."/plot-dump.dat" using 1:2:3:4 with yerrorlines lw 2 pt 7 title "read + analyse + table", \
      "" using 1:5 with linespoints pt 5 title "read (batched lookups)", \
