@@ -211,11 +211,6 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-static __always_inline __u64 task_cgroup_id(struct task_struct *p)
-{
-	return starve_cpu_cgroup_id(p);
-}
-
 static __always_inline struct task_state *task_state_of(struct task_struct *p)
 {
 	return bpf_task_storage_get(&task_states, p, 0, 0);
@@ -322,7 +317,7 @@ static __always_inline void event_task_from(struct starve_event_task *e, struct 
 	e->pid = p->pid;
 	e->tgid = p->tgid;
 	__builtin_memcpy(e->comm, p->comm, STARVE_COMM_LEN);
-	e->cgroup_id = task_cgroup_id(p);
+	e->cgroup_id = starve_cpu_cgroup_id(p);
 	e->prio = p->prio;
 	e->nice = (__s32)p->static_prio - 120;
 	e->policy = p->policy;
@@ -385,7 +380,7 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	cause = t->queued_cause;
 	if (st)
 		st->starvations++;
-	if (!event_allowed(task_cgroup_id(next), next->pid, next->tgid))
+	if (!event_allowed(starve_cpu_cgroup_id(next), next->pid, next->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_STARVATION);
 	if (!e)
@@ -414,7 +409,7 @@ static __noinline void account_pair(struct task_struct *victim, struct task_stat
 
 	if (!t || !victim)
 		return;
-	key.victim_cgroup_id = task_cgroup_id(victim);
+	key.victim_cgroup_id = starve_cpu_cgroup_id(victim);
 	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
 	key.victim_tgid = victim->tgid;
 	key.preemptor_tgid = t->preemptor_tgid;
@@ -468,7 +463,7 @@ static __noinline void blame_holder(struct task_struct *prev, struct task_state 
 		return;
 	t->preemptor_pid = prev->pid;
 	t->preemptor_tgid = prev->pid ? prev->tgid : 0;
-	t->preemptor_cgroup_id = prev->pid ? task_cgroup_id(prev) : 0;
+	t->preemptor_cgroup_id = prev->pid ? starve_cpu_cgroup_id(prev) : 0;
 }
 
 /* `next` (switching in on this CPU) waited `delta` ns; `prev` held the CPU until now. */
@@ -542,7 +537,7 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 		nt->preemptions_caused++;
 	if (throttled) {
 		/* its own quota took the CPU, not the next task */
-	} else if ((next->flags & PF_KTHREAD) || ncg->kn->id <= STARVE_ROOT_CGROUP_ID) {
+	} else if ((next->flags & PF_KTHREAD) || pt->preemptor_cgroup_id <= STARVE_ROOT_CGROUP_ID) {
 		pt->preempted_system++;
 	} else {
 		pcg = starve_cpu_cgroup(prev);
@@ -656,7 +651,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 		return;
 	if (st)
 		st->inversions++;
-	if (!event_allowed(task_cgroup_id(p), pid, p->tgid))
+	if (!event_allowed(starve_cpu_cgroup_id(p), pid, p->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_INVERSION);
 	if (!e)
@@ -738,7 +733,7 @@ int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct 
 	kind = prio < old ? STARVE_EVENT_PI_BOOST : STARVE_EVENT_PI_RESTORE;
 	if (kind == STARVE_EVENT_PI_BOOST && st)
 		st->pi_boosts++;
-	if (!event_allowed(task_cgroup_id(p), p->pid, p->tgid))
+	if (!event_allowed(starve_cpu_cgroup_id(p), p->pid, p->tgid))
 		return 0;
 	e = event_reserve(kind);
 	if (!e)
@@ -765,7 +760,7 @@ static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_
 	t->migration_storms++;
 	if (st)
 		st->migration_storms++;
-	if (!event_allowed(task_cgroup_id(p), p->pid, p->tgid))
+	if (!event_allowed(starve_cpu_cgroup_id(p), p->pid, p->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_MIGRATION_STORM);
 	if (!e)

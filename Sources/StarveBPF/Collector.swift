@@ -177,14 +177,13 @@ public enum Collector {
             try checkSyscall(chmod(dir, dirMode), "chmod \(dir)")
         }
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
-        if access(layout.tasksIterator, F_OK) == 0 {
-            try checkSyscall(chown(layout.tasksIterator, 0, group), "chown \(layout.tasksIterator)")
-            try checkSyscall(chmod(layout.tasksIterator, mapMode), "chmod \(layout.tasksIterator)")
-        }
-        for name in maps {
-            let path = layout.map(name)
+        // The maps, and the tasks iterator (readers read it like a map) when the object has one.
+        var readable: [(path: String, mode: mode_t)] = maps.map { name in
             // Consuming the ring buffer writes its consumer position: the group needs write there.
-            let mode: mode_t = name == PinLayout.eventsMap && gid != nil ? 0o660 : mapMode
+            (layout.map(name), name == PinLayout.eventsMap && gid != nil ? 0o660 : mapMode)
+        }
+        if access(layout.tasksIterator, F_OK) == 0 { readable.append((layout.tasksIterator, mapMode)) }
+        for (path, mode) in readable {
             try checkSyscall(chown(path, 0, group), "chown \(path)")
             try checkSyscall(chmod(path, mode), "chmod \(path)")
         }

@@ -11,8 +11,8 @@ import StarveCore
 /// `tasks` iterator records to a file in /dev/shm (what reading the iterator pin yields, without
 /// N live threads), and runs starve-dump's own code path on them: PinnedCollection.readTasks
 /// (read and decode), IntervalTracker.advance, busiest and the table (top 20: the default
-/// output), and apart the CSV of every row in order (what --output adds). The kernel's side of a real read (the iterator walking the threads) is timed
-/// apart by `starve-bench iter`.
+/// output), and apart the CSV of every row in order (what --output adds). The kernel's side of
+/// a real read (the iterator walking the threads) is timed apart by `starve-bench iter`.
 struct DumpCost: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",

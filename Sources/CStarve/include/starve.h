@@ -95,7 +95,8 @@ struct starve_task {
 	 * sched_info wait source, CLOCK_MONOTONIC with the wakeup one; struct starve_cpu tells
 	 * readers "now". */
 	__u64 queued_at_ns;  /* waiting on a run queue since; 0: not waiting */
-	__u64 oncpu_at_ns;   /* on a CPU since; 0: not running */
+	__u64 oncpu_at_ns;   /* on a CPU since; 0: not running; 1: running since a time not known
+	                      * (the wakeup wait source has no sched_info to date it by) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the open wait (NONE: a wakeup, or unknown) */
 	__u32 _pad;
 	__u64 _reserved[6];
