@@ -106,6 +106,7 @@ static __always_inline bool starve_task_throttled(void *task)
 /* The kernel's own run-queue bracket (CONFIG_SCHED_INFO): last_queued is set at enqueue (and at
  * a runnable switch-out) and cleared at switch-in, after sched_switch fires. */
 struct sched_info___si {
+	unsigned long long run_delay;
 	unsigned long long last_queued;
 	unsigned long long last_arrival;
 } __attribute__((preserve_access_index));
@@ -124,6 +125,17 @@ static __always_inline __u64 starve_last_queued(void *task)
 	struct task_struct___si *t = task;
 
 	return bpf_core_field_exists(t->sched_info) ? t->sched_info.last_queued : 0;
+}
+
+/* The kernel's running total of run-queue wait: sched_info_dequeue() adds the part of a wait
+ * spent queued on a CPU when the task leaves that queue without running (load-balancer
+ * migration of a queued task, a stop signal) and clears last_queued; sched_info_arrive() adds
+ * the last part at switch-in. What /proc/<pid>/schedstat's second field shows. */
+static __always_inline __u64 starve_run_delay(void *task)
+{
+	struct task_struct___si *t = task;
+
+	return bpf_core_field_exists(t->sched_info) ? t->sched_info.run_delay : 0;
 }
 
 static __always_inline __u64 starve_last_arrival(void *task)

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* starve.bpf.c - per-thread scheduler accounting on scheduler tracepoints.
  *
- * Each sched_switch closes the next task's run-queue wait (the kernel's own sched_info bracket,
- * task->sched_info.last_queued, what /proc/<pid>/schedstat sums and the tests hold us to; on
- * kernels without it our own bracket, opened at sched_wakeup / sched_wakeup_new and at a runnable
- * switch-out) and, when the previous task leaves still runnable, notes who took the CPU from it.
+ * Each sched_switch closes the next task's run-queue wait (the kernel's own sched_info
+ * accounting: the growth of task->sched_info.run_delay since the task's last switch-in plus the
+ * open piece since last_queued, exactly what /proc/<pid>/schedstat sums, also for a task moved
+ * between CPUs while queued; on kernels without it our own bracket, opened at sched_wakeup /
+ * sched_wakeup_new and at a runnable switch-out) and, when the previous task leaves still runnable, notes who took the CPU from it.
  * Per-thread statistics live in task-local storage (no hash lookup on the hot path, freed with
  * the task). Everything the kernel counts itself (runtime, switches, migrations, identity) is
  * read from task_struct at read time by the `tasks` iterator, not kept on every switch.
@@ -66,6 +67,7 @@ struct task_state {
 	__u64 preemptions_caused;
 	__u64 migration_storms;
 	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
+	__u64 run_delay_seen;      /* sched_info: run_delay as of the last wait closed here */
 	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
 	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
 	__u32 queued_cause;        /* enum starve_wait_cause of the open wait */
@@ -117,12 +119,12 @@ struct {
 	__uint(max_entries, STARVE_DEFAULT_EVENTS_BYTES); /* starve-load --events-size */
 } events SEC(".maps");
 
+/* The stacks of events (struct starve_event_stacks): addresses, so root-only unless the load
+ * grants them to its group. A ring buffer, not a stack-trace table: nothing fills up for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 8192);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct starve_stack));
-} stacks SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STARVE_DEFAULT_STACKS_BYTES); /* starve-load --stacks-size */
+} event_stacks SEC(".maps");
 
 /* pids and tgids events are limited to (starve-load --event-pid). */
 struct {
@@ -226,6 +228,9 @@ static __noinline struct task_state *task_create(struct task_struct *p)
 	if (!p || (p->flags & PF_EXITING))
 		return NULL;
 	t = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* Waits from now on: what the kernel summed before is not ours to count. */
+	if (t)
+		t->run_delay_seen = starve_run_delay(p);
 	if (st) {
 		if (t)
 			st->tasks_created++;
@@ -304,8 +309,9 @@ static __noinline struct starve_event *event_reserve(__u32 kind)
 	e->value = 0;
 	e->severity = 0;
 	e->flags = 0;
-	e->task_kstack_len = 0;
-	e->_pad = 0;
+	e->seq = st ? ((__u64)(e->cpu + 1) << 48) | (++st->event_seq & ((1ULL << 48) - 1)) : 0;
+	e->_reserved[0] = 0;
+	e->_reserved[1] = 0;
 	__builtin_memset(&e->task, 0, sizeof(e->task));
 	__builtin_memset(&e->other, 0, sizeof(e->other));
 	__builtin_memset(&e->third, 0, sizeof(e->third));
@@ -341,23 +347,51 @@ static __always_inline void event_task_from_pid(struct starve_event_task *e, __u
 	bpf_task_release(p);
 }
 
-/* The current task's stacks into `stacks`, and `p`'s kernel stack into the event. */
-static __always_inline void event_stacks(void *ctx, struct starve_event *e, struct task_struct *p)
+/* The current task's kernel and user stacks, and `p`'s kernel stack, onto `event_stacks` under
+ * the event's seq (before the event itself, so a reader that has the event can have its stacks).
+ * Every stack that could not be taken is counted; a full ring leaves the event without stacks. */
+static __always_inline void event_take_stacks(void *ctx, struct starve_event *e, struct task_struct *p)
 {
+	struct task_struct *current = bpf_get_current_task_btf();
 	struct starve_stats *st = cpu_stats();
+	struct starve_event_stacks *s;
 	long n;
 
-	e->kstack_id = bpf_get_stackid(ctx, &stacks, 0);
-	e->ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	if (e->kstack_id < 0 && st)
-		st->stack_failures++;
-	if (p) {
-		n = bpf_get_task_stack(p, e->task_kstack, sizeof(e->task_kstack), 0);
-		if (n > 0)
-			e->task_kstack_len = n / sizeof(__u64);
-		else if (st)
-			st->stack_failures++;
+	s = bpf_ringbuf_reserve(&event_stacks, sizeof(*s), 0);
+	if (!s) {
+		if (st)
+			st->stacks_ringbuf_full++;
+		return;
 	}
+	s->seq = e->seq;
+	s->kind = e->kind;
+	s->task_kstack_len = 0;
+	s->kstack_len = 0;
+	s->ustack_len = 0;
+	s->ustack_tgid = current->tgid;
+	s->_pad = 0;
+	n = bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0);
+	if (n > 0)
+		s->kstack_len = n / sizeof(__u64);
+	else if (st)
+		st->kstack_failures++;
+	/* Kernel threads have no user stack to take. */
+	if (!(current->flags & PF_KTHREAD)) {
+		n = bpf_get_stack(ctx, s->ustack, sizeof(s->ustack), BPF_F_USER_STACK);
+		if (n > 0)
+			s->ustack_len = n / sizeof(__u64);
+		else if (st)
+			st->ustack_failures++;
+	}
+	if (p) {
+		n = bpf_get_task_stack(p, s->task_kstack, sizeof(s->task_kstack), 0);
+		if (n > 0)
+			s->task_kstack_len = n / sizeof(__u64);
+		else if (st)
+			st->kstack_failures++;
+	}
+	bpf_ringbuf_submit(s, 0);
+	e->flags |= STARVE_EVENT_STACKS;
 }
 
 static __always_inline void event_submit(struct starve_event *e, struct starve_stats *st)
@@ -397,7 +431,7 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 		event_task_from(&e->other, prev);
 	if (cause != STARVE_WAIT_WAKEUP)
 		event_task_from_pid(&e->third, t->preemptor_pid); /* who took the CPU at the start */
-	event_stacks(ctx, e, next);
+	event_take_stacks(ctx, e, next);
 	event_submit(e, st);
 }
 
@@ -572,14 +606,21 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 
 	if (nt) {
 		if (use_sched_info()) {
-			/* `now` is the clock sched_info_arrive will close the bracket with: this run
-			 * queue's, updated at the top of __schedule. */
+			/* What run_delay will be once sched_info_arrive (after this tracepoint) adds the
+			 * open piece, on the clock it uses: this run queue's, updated at the top of
+			 * __schedule. Its growth since the last switch-in is this wait, including the
+			 * pieces the kernel already added when the task was dequeued while queued. */
 			__u64 queued = starve_last_queued(next);
+			__u64 total = starve_run_delay(next) + (queued && now > queued ? now - queued : 0);
 
-			if (queued && now >= queued)
-				close_wait(ctx, prev, next, nt, now - queued, now);
-			else if (st)
+			if (queued || total > nt->run_delay_seen) {
+				__u64 delta = total > nt->run_delay_seen ? total - nt->run_delay_seen : 0;
+
+				nt->run_delay_seen = total;
+				close_wait(ctx, prev, next, nt, delta, now);
+			} else if (st) {
 				st->missed_wakeups++;
+			}
 		} else if (nt->queued_at_ns) {
 			close_wait(ctx, prev, next, nt, now - nt->queued_at_ns, now);
 		} else if (st) {
@@ -661,7 +702,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	event_task_from(&e->task, p);
 	event_task_from(&e->other, waker);
 	event_task_from_pid(&e->third, preemptor);
-	event_stacks(ctx, e, p);
+	event_take_stacks(ctx, e, p);
 	event_submit(e, st);
 }
 
@@ -743,7 +784,7 @@ int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct 
 	if (pi_task)
 		event_task_from(&e->other, pi_task);
 	/* The owner's own stack only when it is not running elsewhere (it would be moving). */
-	event_stacks(ctx, e, (p->on_cpu && p != bpf_get_current_task_btf()) ? NULL : p);
+	event_take_stacks(ctx, e, (p->on_cpu && p != bpf_get_current_task_btf()) ? NULL : p);
 	event_submit(e, st);
 	return 0;
 }
@@ -768,7 +809,7 @@ static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_
 	e->duration_ns = window;
 	e->value = t->mig_window_count;
 	event_task_from(&e->task, p);
-	event_stacks(ctx, e, NULL);
+	event_take_stacks(ctx, e, NULL);
 	event_submit(e, st);
 }
 
@@ -861,6 +902,12 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 	t = task_state_of(p);
 	if (use_sched_info() && !p->on_cpu)
 		r->queued_at_ns = starve_last_queued(p);
+	if (t && use_sched_info() && !p->on_cpu) {
+		__u64 rd = starve_run_delay(p);
+
+		if (rd > t->run_delay_seen)
+			r->queued_earlier_ns = rd - t->run_delay_seen;
+	}
 	if (t) {
 		r->wait_wakeup = t->wait_wakeup;
 		r->wait_preempt = t->wait_preempt;

@@ -32,7 +32,9 @@ extension TaskCounters {
             migrations: raw.migrations, lastCPU: raw.last_cpu,
             isKernelThread: raw.flags & UInt32(STARVE_TASK_KTHREAD) != 0,
             waitHistogram: LogHistogram(counts: hist, counterWidth: .bits32),
-            openWaitNs: raw.queued_at_ns != 0 && now > raw.queued_at_ns ? now - raw.queued_at_ns : 0
+            // The open wait: pieces the kernel already added to run_delay (queued, moved to
+            // another CPU, queued again) and the piece since the last enqueue.
+            openWaitNs: raw.queued_earlier_ns &+ (raw.queued_at_ns != 0 && now > raw.queued_at_ns ? now - raw.queued_at_ns : 0)
         )
     }
 }
@@ -180,7 +182,9 @@ public final class PinnedCollection {
             s.eventsSampledOut &+= c.events_sampled_out
             s.eventsFiltered &+= c.events_filtered
             s.pairsMapFull &+= c.pairs_map_full
-            s.stackFailures &+= c.stack_failures
+            s.kernelStackFailures &+= c.kstack_failures
+            s.userStackFailures &+= c.ustack_failures
+            s.stacksRingbufFull &+= c.stacks_ringbuf_full
             s.starvations &+= c.starvations
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts

@@ -16,6 +16,12 @@ public struct LoadOptions: Sendable {
     public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
     /// Size of the `events` ring buffer, bytes: a power of two, at least one page.
     public var eventsBytes: UInt32 = STARVE_DEFAULT_EVENTS_BYTES
+    /// Size of the `event_stacks` ring buffer, bytes: a power of two, at least one page.
+    public var stacksBytes: UInt32 = STARVE_DEFAULT_STACKS_BYTES
+    /// Whether `group` may read the events' stacks: raw kernel addresses (which the kernel hides
+    /// from non-root users through kptr_restrict: a KASLR bypass) and other users' user-space
+    /// addresses. Off by default: the group reads events without stacks.
+    public var groupStacks = false
     /// Starved / severe / critical wait thresholds, ns; nil: the programs' defaults.
     public var thresholdsNs: [UInt64]?
     /// Shortest block that can make a priority inversion, ns.
@@ -88,8 +94,13 @@ public enum Collector {
         }
         guard options.maxPairs >= 1 else { throw StarveError("--max-pairs must be at least 1") }
         let page = UInt32(sysconf(Int32(_SC_PAGESIZE)))
-        guard options.eventsBytes >= page, options.eventsBytes & (options.eventsBytes - 1) == 0 else {
-            throw StarveError("the events ring buffer size must be a power of two of at least \(page) bytes, not \(options.eventsBytes)")
+        for (name, bytes) in [("events", options.eventsBytes), ("event stacks", options.stacksBytes)] {
+            guard bytes >= page, bytes & (bytes - 1) == 0 else {
+                throw StarveError("the \(name) ring buffer size must be a power of two of at least \(page) bytes, not \(bytes)")
+            }
+        }
+        if options.groupStacks && options.group == nil {
+            throw StarveError("--group-stacks grants the stacks to the --group: give --group too")
         }
         guard options.eventPids.count <= 256 else { throw StarveError("at most 256 event pids") }
         let schedInfo = schedInfoWorks()
@@ -114,6 +125,7 @@ public enum Collector {
         if mapNames.contains(PinLayout.configMap) { // starve's own object (the floor has none of this)
             try object.setMaxEntries(map: PinLayout.pairsMap, options.maxPairs)
             try object.setMaxEntries(map: PinLayout.eventsMap, options.eventsBytes)
+            try object.setMaxEntries(map: PinLayout.stacksMap, options.stacksBytes)
             let s = try options.settings(over: object.initialValue(section: PinLayout.settingsSection, as: starve_settings.self),
                                          waitSource: waitSource)
             try object.setInitialValue(section: PinLayout.settingsSection, s)
@@ -129,6 +141,8 @@ public enum Collector {
             if let settings { config.settings = settings }
             config.events_bytes = options.eventsBytes
             config.max_pairs = options.maxPairs
+            config.stacks_bytes = options.stacksBytes
+            config.flags = options.groupStacks ? UInt32(STARVE_CONFIG_GROUP_STACKS) : 0
             var key: UInt32 = 0
             try check(bpf_map_update_elem(try object.mapFD(PinLayout.configMap), &key, &config, UInt64(BPF_ANY)), "write \(PinLayout.configMap)")
             let pidsFD = try object.mapFD(PinLayout.eventPidsMap)
@@ -158,7 +172,7 @@ public enum Collector {
                 created.append(path)
                 links.append(name)
             }
-            try setOwnership(layout: layout, maps: mapNames, gid: gid)
+            try setOwnership(layout: layout, maps: mapNames, gid: gid, groupStacks: options.groupStacks)
             return LoadReport(programs: links, maps: mapNames, mountedBpffs: mounted, objectPath: objectPath, waitSource: waitSource)
         } catch {
             for path in created.reversed() { _ = unlink(path) == 0 || rmdir(path) == 0 }
@@ -167,8 +181,9 @@ public enum Collector {
     }
 
     /// Maps readable by `gid` (0640, directories 0750) or by root only (0600, 0700);
-    /// links always root only: removing a link pin detaches the program.
-    static func setOwnership(layout: PinLayout, maps: [String], gid: gid_t?) throws {
+    /// links always root only: removing a link pin detaches the program. The events' stacks
+    /// (addresses) stay root-only unless `groupStacks`.
+    static func setOwnership(layout: PinLayout, maps: [String], gid: gid_t?, groupStacks: Bool) throws {
         let group = gid ?? 0
         let dirMode: mode_t = gid == nil ? 0o700 : 0o750
         let mapMode: mode_t = gid == nil ? 0o600 : 0o640
@@ -179,8 +194,12 @@ public enum Collector {
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
         // The maps, and the tasks iterator (readers read it like a map) when the object has one.
         var readable: [(path: String, mode: mode_t)] = maps.map { name in
-            // Consuming the ring buffer writes its consumer position: the group needs write there.
-            (layout.map(name), name == PinLayout.eventsMap && gid != nil ? 0o660 : mapMode)
+            // Consuming a ring buffer writes its consumer position: the group needs write there.
+            switch name {
+            case PinLayout.eventsMap: return (layout.map(name), gid != nil ? 0o660 : mapMode)
+            case PinLayout.stacksMap: return (layout.map(name), gid != nil && groupStacks ? 0o660 : 0o600)
+            default: return (layout.map(name), mapMode)
+            }
         }
         if access(layout.tasksIterator, F_OK) == 0 { readable.append((layout.tasksIterator, mapMode)) }
         for (path, mode) in readable {

@@ -28,7 +28,8 @@ public struct PinLayout: Sendable, Equatable {
     public static let pairsMap = "preempt_pairs"
     public static let cpuMap = "cpu_current"
     public static let eventsMap = "events"
-    public static let stacksMap = "stacks"
+    /// Stacks of events: raw kernel and user addresses, root-only unless the load grants them.
+    public static let stacksMap = "event_stacks"
     public static let eventPidsMap = "event_pids"
     /// The global data section of the load-time settings (`struct starve_settings`).
     public static let settingsSection = "rodata.settings"

@@ -68,7 +68,9 @@ public struct CollectorStatus: Sendable {
                 ["events lost: rate limit", String(s.eventsRateLimited)],
                 ["events lost: sampling", String(s.eventsSampledOut)],
                 ["events lost: PID filter", String(s.eventsFiltered)],
-                ["stacks not taken", String(s.stackFailures)],
+                ["kernel stacks not taken", String(s.kernelStackFailures)],
+                ["user stacks not taken", String(s.userStackFailures)],
+                ["events without stacks: event_stacks full", String(s.stacksRingbufFull)],
             ], leftAligned: [0])
         }
         return out

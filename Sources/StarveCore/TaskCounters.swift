@@ -132,7 +132,11 @@ public struct CollectorStats: Sendable, Equatable {
     public var eventsFiltered: UInt64 = 0
     /// Preemption pairs not counted: the `preempt_pairs` map was full.
     public var pairsMapFull: UInt64 = 0
-    public var stackFailures: UInt64 = 0
+    /// Kernel stacks and user stacks (of user tasks) that could not be taken.
+    public var kernelStackFailures: UInt64 = 0
+    public var userStackFailures: UInt64 = 0
+    /// Events that went out without their stacks: the `event_stacks` ring buffer was full.
+    public var stacksRingbufFull: UInt64 = 0
     /// Detections, before the event volume controls.
     public var starvations: UInt64 = 0
     public var inversions: UInt64 = 0

@@ -49,7 +49,8 @@ extension StarveDump {
             let stream = try EventStream(collection: collection)
             let statsAtStart = try collection.readStats()
             let symbols = EventSymbols()
-            if let note = symbols.kernelNote { writeStderr(note + "\n") }
+            if let note = stream.stacksNote { writeStderr(note + "\n") }
+            else if let note = symbols.kernelNote { writeStderr(note + "\n") }
             let started = monotonicNs()
             let clock = WallClock()
             let kinds = Set(kind), pids = Set(pid)
@@ -61,7 +62,7 @@ extension StarveDump {
                     if !kinds.isEmpty && !kinds.contains(event.kind) { continue }
                     if !pids.isEmpty && ![event.task, event.other, event.third].contains(where: { t in
                         t.map { pids.contains($0.pid) || pids.contains($0.tgid) } ?? false }) { continue }
-                    symbols.resolve(&event, received, stream: stream)
+                    symbols.resolve(&event, received)
                     if format == .json {
                         writeStdout(EventFormatter.json(event, clock: clock))
                     } else {
@@ -112,21 +113,16 @@ final class EventSymbols {
         cgroups = CgroupFS.cpuHierarchy().map { CgroupPathResolver(hierarchy: $0) }
     }
 
-    func resolve(_ e: inout SchedEvent, _ r: ReceivedEvent, stream: EventStream) {
+    func resolve(_ e: inout SchedEvent, _ r: ReceivedEvent) {
         e.task.cgroupPath = cgroups?.path(for: e.task.cgroupID)
         if var o = e.other { o.cgroupPath = cgroups?.path(for: o.cgroupID); e.other = o }
         if var t = e.third { t.cgroupPath = cgroups?.path(for: t.cgroupID); e.third = t }
-        e.taskKernelStack = r.taskKernelStack.map(kernelFrame)
-        e.currentKernelStack = EventFormatter.droppingProbeFrames(stream.stack(id: r.kernelStackID).map(kernelFrame))
-        // The user stack is the current task's at the event: the holder (starvation), the
-        // waker (inversion); symbolised in that process.
-        let owner: EventTask? = switch e.kind {
-        case .starvation, .priorityInversion: e.other
-        default: nil
-        }
-        if let owner {
-            e.currentUserStack = stream.stack(id: r.userStackID).map { user.symbolize($0, pid: Int32(bitPattern: owner.tgid)) }
-        }
+        guard let stacks = r.stacks else { return }
+        e.taskKernelStack = stacks.taskKernel.map(kernelFrame)
+        e.currentKernelStack = EventFormatter.droppingProbeFrames(stacks.currentKernel.map(kernelFrame))
+        // The user stack is the current task's at the event (the holder for starvation, the
+        // waker for inversion), symbolised in that process.
+        e.currentUserStack = stacks.currentUser.map { user.symbolize($0, pid: Int32(bitPattern: stacks.userTgid)) }
     }
 
     private func kernelFrame(_ address: UInt64) -> String {

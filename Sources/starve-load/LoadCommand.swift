@@ -44,7 +44,7 @@ extension StarveLoad {
         var btf: String = "/sys/kernel/btf/vmlinux"
 
         @Option(help: "Most victim x preemptor (cgroup, process) cells counted (size of the preempt_pairs map).")
-        var maxPairs: UInt32 = 16384
+        var maxPairs: UInt32 = LoadOptions().maxPairs
 
         @Option(help: "Run-queue waits that make a starvation event, ms: starved,severe,critical.")
         var thresholds: String = "100,500,1000"
@@ -68,7 +68,13 @@ extension StarveLoad {
         var eventPids: [UInt32] = []
 
         @Option(help: "Size of the events ring buffer, KiB (a power of two).")
-        var eventsKb: UInt32 = 1024
+        var eventsKb: UInt32 = LoadOptions().eventsBytes / 1024
+
+        @Option(help: "Size of the event stacks ring buffer, KiB (a power of two).")
+        var stacksKb: UInt32 = LoadOptions().stacksBytes / 1024
+
+        @Flag(help: "Let the --group read the events' stacks too: raw kernel addresses (which kptr_restrict hides from non-root users) and other users' user-space addresses. Default: stacks are root-only; the group reads events without them.")
+        var groupStacks = false
 
         @Flag(help: "No events: counters only.")
         var noEvents = false
@@ -84,9 +90,12 @@ extension StarveLoad {
             _ = try parsedThresholds()
             guard inversionMin > 0, stormWindow > 0 else { throw ValidationError("--inversion-min and --storm-window must be positive") }
             guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
-            guard eventsKb >= 4, eventsKb <= 1 << 20, eventsKb & (eventsKb - 1) == 0 else {
-                throw ValidationError("--events-kb must be a power of two between 4 and 1048576")
+            for (flag, kb) in [("--events-kb", eventsKb), ("--stacks-kb", stacksKb)] {
+                guard kb >= 4, kb <= 1 << 20, kb & (kb - 1) == 0 else {
+                    throw ValidationError("\(flag) must be a power of two between 4 and 1048576")
+                }
             }
+            if groupStacks && group == nil { throw ValidationError("--group-stacks needs --group") }
             if let w = waitSource, LoadOptions.WaitSource(rawValue: w) == nil {
                 throw ValidationError("--wait-source must be sched-info or wakeup")
             }
@@ -109,6 +118,8 @@ extension StarveLoad {
             options.group = group
             options.maxPairs = maxPairs
             options.eventsBytes = eventsKb * 1024
+            options.stacksBytes = stacksKb * 1024
+            options.groupStacks = groupStacks
             options.thresholdsNs = try parsedThresholds()
             options.inversionMinNs = UInt64(inversionMin * 1e6)
             options.stormMigrations = stormMigrations

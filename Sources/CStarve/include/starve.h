@@ -12,7 +12,7 @@
 #endif
 
 /* Bump when any struct below changes: the loader pins it, the reader refuses a mismatch. */
-#define STARVE_ABI_VERSION 4
+#define STARVE_ABI_VERSION 5
 
 #define STARVE_COMM_LEN 16
 
@@ -99,7 +99,11 @@ struct starve_task {
 	                      * (the wakeup wait source has no sched_info to date it by) */
 	__u32 queued_cause;  /* enum starve_wait_cause of the open wait (NONE: a wakeup, or unknown) */
 	__u32 _pad;
-	__u64 _reserved[6];
+	/* Parts of the open wait the kernel has already added to sched_info.run_delay: the task
+	 * was queued on one CPU, then dequeued without running (moved by the load balancer while
+	 * queued, stopped) and queued again. The open wait is this plus now - queued_at_ns. */
+	__u64 queued_earlier_ns;
+	__u64 _reserved[5];
 };
 
 /* The value of the per-CPU `cpu_current` array: the task each CPU last switched to, and the
@@ -129,12 +133,15 @@ struct starve_stats {
 	__u64 events_sampled_out;   /* left out by --sample */
 	__u64 events_filtered;      /* left out by the PID filter */
 	__u64 pairs_map_full;     /* a preemption pair could not be added: `preempt_pairs` was full */
-	__u64 stack_failures;     /* a stack could not be taken (the event went out without it) */
+	__u64 kstack_failures;    /* a kernel stack could not be taken (the event went out without it) */
 	__u64 inversions;         /* priority inversions detected (before volume controls) */
 	__u64 pi_boosts;          /* sched_pi_setprio boosts seen */
 	__u64 migration_storms;   /* migration storms detected (before volume controls) */
 	__u64 starvations;        /* waits over the starvation threshold (before volume controls) */
-	__u64 _reserved[13];
+	__u64 ustack_failures;    /* a user stack of a user task could not be taken */
+	__u64 stacks_ringbuf_full; /* an event went out without its stacks: `event_stacks` had no room */
+	__u64 event_seq;          /* events reserved on this CPU: the low bits of starve_event.seq */
+	__u64 _reserved[10];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
@@ -168,8 +175,14 @@ struct starve_config {
 	struct starve_settings settings;
 	__u32 events_bytes; /* size of the `events` ring buffer */
 	__u32 max_pairs;    /* size of `preempt_pairs` */
-	__u64 _reserved[5];
+	__u32 flags;        /* STARVE_CONFIG_* */
+	__u32 stacks_bytes; /* size of the `event_stacks` ring buffer */
+	__u64 _reserved[4];
 };
+
+/* struct starve_config flags */
+#define STARVE_CONFIG_GROUP_STACKS (1u << 0) /* the load --group may read `event_stacks` (raw kernel
+                                             * and user addresses); by default root only */
 
 /* One cell of the victim x preemptor matrix: the value of `preempt_pairs`. Counted when a wait
  * of the victim ends (it gets a CPU back): every wait that began with a preemption, booked to
@@ -201,8 +214,8 @@ enum starve_event_kind {
 /* struct starve_event flags */
 #define STARVE_EVENT_THROTTLED (1u << 0) /* the wait began under CFS throttling */
 #define STARVE_EVENT_PREEMPTED (1u << 1) /* the wait began with a preemption (else a wakeup) */
-
-#define STARVE_EVENT_STACK_DEPTH 24
+#define STARVE_EVENT_STACKS    (1u << 2) /* a starve_event_stacks record with this seq was written
+                                          * to `event_stacks` before this event */
 
 /* A task as an event names it. */
 struct starve_event_task {
@@ -216,6 +229,9 @@ struct starve_event_task {
 	__u32 flags;     /* STARVE_TASK_* */
 };
 
+/* An event on the `events` ring buffer: no addresses at all, so the load --group may read it.
+ * Its stacks (kernel and user addresses) go to `event_stacks`, root-only unless the load grants
+ * them (--group-stacks): the pins never hand a reader what the kernel would hide from it. */
 struct starve_event {
 	__u32 kind;       /* enum starve_event_kind */
 	__u32 cpu;
@@ -235,24 +251,32 @@ struct starve_event {
 	/* starvation: who took the CPU when the wait began (preemptions); inversion: who kept the
 	 * blocking task off its CPU longest */
 	struct starve_event_task third;
-	/* In the `stacks` map: the kernel and user stacks of the task current at the event (the
-	 * holder for starvation, the blocking task for inversion); negative: none. */
-	__s32 kstack_id;
-	__s32 ustack_id;
-	__u32 task_kstack_len; /* frames in task_kstack */
-	__u32 _pad;
-	/* The kernel stack `task` stopped at (where it blocked or was preempted). */
-	__u64 task_kstack[STARVE_EVENT_STACK_DEPTH];
+	__u64 seq;        /* (cpu + 1) << 48 | per-CPU count: unique while loaded; the key of its stacks */
+	__u64 _reserved[2];
 };
 
-#define STARVE_STACK_DEPTH 32 /* frames kept per stack in `stacks` */
+#define STARVE_EVENT_STACK_DEPTH 24 /* frames of the task's own kernel stack */
+#define STARVE_STACK_DEPTH 32       /* frames of the current task's kernel and user stacks */
 
-/* A value of the `stacks` map (BPF_MAP_TYPE_STACK_TRACE): instruction pointers, 0 after the last. */
-struct starve_stack {
-	__u64 ip[STARVE_STACK_DEPTH];
+/* The stacks of one event, on the `event_stacks` ring buffer, written just before the event.
+ * Taken inline (bpf_get_stack), so capture never depends on a table that fills up. */
+struct starve_event_stacks {
+	__u64 seq;             /* the event's */
+	__u32 kind;            /* the event's */
+	__u32 task_kstack_len; /* frames in task_kstack */
+	__u32 kstack_len;      /* frames in kstack */
+	__u32 ustack_len;      /* frames in ustack */
+	__u32 ustack_tgid;     /* the process ustack belongs to (the current task's) */
+	__u32 _pad;
+	/* The kernel stack the event's `task` stopped at (where it blocked or was preempted). */
+	__u64 task_kstack[STARVE_EVENT_STACK_DEPTH];
+	/* The current task's at the event (the holder for starvation, the waker for inversion). */
+	__u64 kstack[STARVE_STACK_DEPTH];
+	__u64 ustack[STARVE_STACK_DEPTH];
 };
 #define STARVE_DEFAULT_MAX_PAIRS 16384
 #define STARVE_DEFAULT_EVENTS_BYTES (1u << 20)
+#define STARVE_DEFAULT_STACKS_BYTES (1u << 21)
 
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
@@ -264,6 +288,7 @@ _Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");
 _Static_assert(sizeof(struct starve_pair_key) == 24, "starve_pair_key layout");
 _Static_assert(sizeof(struct starve_pair) == 32, "starve_pair layout");
 _Static_assert(sizeof(struct starve_event_task) == 48, "starve_event_task layout");
-_Static_assert(sizeof(struct starve_event) == 392, "starve_event layout");
+_Static_assert(sizeof(struct starve_event) == 208, "starve_event layout");
+_Static_assert(sizeof(struct starve_event_stacks) == 736, "starve_event_stacks layout");
 
 #endif /* STARVE_H */
