@@ -43,11 +43,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Load-time settings: starve-load writes them before load (starve.h documents each field). */
 const volatile struct starve_settings settings SEC(".rodata.settings") = {
-	.threshold_ns = { 100000000ULL, 500000000ULL, 1000000000ULL },
-	.inversion_min_ns = 50000000ULL,
-	.storm_window_ns = NSEC_PER_SEC,
-	.storm_migrations = 200,
-	.rate_limit = 20,
+	.threshold_ns = { STARVE_DEFAULT_THRESHOLD_STARVED_NS, STARVE_DEFAULT_THRESHOLD_SEVERE_NS,
+			  STARVE_DEFAULT_THRESHOLD_CRITICAL_NS },
+	.inversion_min_ns = STARVE_DEFAULT_INVERSION_MIN_NS,
+	.storm_window_ns = STARVE_DEFAULT_STORM_WINDOW_NS,
+	.storm_migrations = STARVE_DEFAULT_STORM_MIGRATIONS,
+	.rate_limit = STARVE_DEFAULT_RATE_LIMIT,
 	.sample_one_in = 1,
 	.pid_filter = 0,
 	.wait_source = STARVE_WAIT_SOURCE_SCHED_INFO,
@@ -822,7 +823,10 @@ int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 
 	if (st)
 		st->migrations++;
-	if (!settings.storm_migrations || !p->pid)
+	/* Storms are about user work being bounced between CPUs; kernel threads such as the RCU
+	 * grace-period thread follow the CPUs that need them (rcu_preempt moved ~100 times a
+	 * second here under a pipe ping-pong). Their migrations are still in the tasks records. */
+	if (!settings.storm_migrations || !p->pid || (p->flags & PF_KTHREAD))
 		return 0;
 	t = task_state_of(p);
 	if (!t)

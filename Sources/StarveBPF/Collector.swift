@@ -50,6 +50,16 @@ public struct LoadOptions: Sendable {
 
     public init() {}
 
+    /// The programs' default settings (starve.h's STARVE_DEFAULT_*), for flags and docs.
+    public enum Defaults {
+        public static let thresholdsMs: [Double] = [STARVE_DEFAULT_THRESHOLD_STARVED_NS, STARVE_DEFAULT_THRESHOLD_SEVERE_NS,
+                                                    STARVE_DEFAULT_THRESHOLD_CRITICAL_NS].map { Double($0) / 1e6 }
+        public static let inversionMinMs = Double(STARVE_DEFAULT_INVERSION_MIN_NS) / 1e6
+        public static let stormMigrations = UInt32(STARVE_DEFAULT_STORM_MIGRATIONS)
+        public static let stormWindowMs = Double(STARVE_DEFAULT_STORM_WINDOW_NS) / 1e6
+        public static let rateLimit = UInt32(STARVE_DEFAULT_RATE_LIMIT)
+    }
+
     /// The settings the programs run with: the object's compiled-in defaults, overridden.
     func settings(over defaults: starve_settings, waitSource: WaitSource) throws -> starve_settings {
         var s = defaults

@@ -47,19 +47,19 @@ extension StarveLoad {
         var maxPairs: UInt32 = LoadOptions().maxPairs
 
         @Option(help: "Run-queue waits that make a starvation event, ms: starved,severe,critical.")
-        var thresholds: String = "100,500,1000"
+        var thresholds: String = LoadOptions.Defaults.thresholdsMs.map { formatFixed($0, decimals: 0) }.joined(separator: ",")
 
         @Option(help: "Shortest block, ms, that can make a priority inversion.")
-        var inversionMin: Double = 50
+        var inversionMin: Double = LoadOptions.Defaults.inversionMinMs
 
         @Option(help: "Migrations of one task within --storm-window that make a migration storm (0: off).")
-        var stormMigrations: UInt32 = 200
+        var stormMigrations: UInt32 = LoadOptions.Defaults.stormMigrations
 
         @Option(help: "Migration-storm window, ms.")
-        var stormWindow: Double = 1000
+        var stormWindow: Double = LoadOptions.Defaults.stormWindowMs
 
         @Option(help: "Events per second per cgroup per CPU (0: unlimited); the rest are counted as lost.")
-        var rateLimit: UInt32 = 20
+        var rateLimit: UInt32 = LoadOptions.Defaults.rateLimit
 
         @Option(help: "Emit one event in N (1: all); the rest are counted as lost.")
         var sample: UInt32 = 1

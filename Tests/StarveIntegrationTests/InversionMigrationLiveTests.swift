@@ -70,22 +70,28 @@ final class InversionMigrationLiveTests: XCTestCase {
         try run.assertNothingLeft()
     }
 
-    func testMigrationScenarioRaisesAStormAndNiceWorkloadsDoNot() throws {
+    /// With the default settings: a busy loop whose affinity flips every 5 ms (about 180
+    /// migrations a second) raises a storm; the demo's pinned nice-level workload and unpinned
+    /// busy loops balanced by the kernel raise none.
+    func testFiveMillisecondFlipRaisesAStormAndOrdinaryLoadsDoNot() throws {
         try Live.require()
+        try Live.requireMachine(ProcessInfo.processInfo.activeProcessorCount >= 2, "migrations need at least 2 CPUs")
         let collector = try LoadedCollector()
         defer { collector.unload() }
-        let plain = try Workload(["--workers", "3", "--nice", "0,5,10", "--cpu", "1", "--duration", "60"])
-        let spread = try Workload(["--workers", "2", "--nice", "0,5", "--cpu", "0-1", "--duration", "60"])
-        let run = try ScenarioRun(["migration", "--duration", "2"])
+        let demo = try Workload(["--workers", "3", "--nice", "0,5,10", "--cpu", "1", "--duration", "60"])
+        defer { demo.stop() }
+        let unpinned = try Workload(["--workers", "4", "--nice", "0,5", "--duration", "60"])
+        defer { unpinned.stop() }
+        let run = try ScenarioRun(["migration", "--flip-ms", "5", "--duration", "3"])
         let migrating = try XCTUnwrap(run.participant("migrating")?["pid"].flatMap { Int($0) })
         _ = try run.finish()
-        plain.stop()
-        spread.stop()
+        demo.stop()
+        unpinned.stop()
         let storms = try events(collector, ["--kind", "migration-storm"])
-        XCTAssertTrue(storms.contains { pid($0, "task") == migrating && ($0["value"] as? Int ?? 0) >= 200 },
-                      "no storm for the flipping task \(migrating): \(storms)")
-        let quiet = Set((plain.workerPIDs + spread.workerPIDs).map(Int.init))
-        XCTAssertFalse(storms.contains { quiet.contains(pid($0, "task") ?? -1) }, "a plain nice workload made a storm: \(storms)")
+        XCTAssertTrue(storms.contains { pid($0, "task") == migrating && ($0["value"] as? Int ?? 0) >= 100 && ($0["duration_ns"] as? Int ?? Int.max) <= 1_000_000_000 },
+                      "no storm for the task flipped every 5 ms (\(migrating)): \(storms)")
+        let quiet = Set((demo.workerPIDs + unpinned.workerPIDs).map(Int.init))
+        XCTAssertFalse(storms.contains { quiet.contains(pid($0, "task") ?? -1) }, "an ordinary workload made a storm: \(storms)")
         try run.assertNothingLeft()
     }
 

@@ -274,6 +274,18 @@ struct starve_event_stacks {
 	__u64 kstack[STARVE_STACK_DEPTH];
 	__u64 ustack[STARVE_STACK_DEPTH];
 };
+/* Defaults, defined here once: the programs' compiled-in settings and starve-load's flags. */
+#define STARVE_DEFAULT_THRESHOLD_STARVED_NS 100000000ULL   /* 100 ms */
+#define STARVE_DEFAULT_THRESHOLD_SEVERE_NS 500000000ULL    /* 500 ms */
+#define STARVE_DEFAULT_THRESHOLD_CRITICAL_NS 1000000000ULL /* 1 s */
+#define STARVE_DEFAULT_INVERSION_MIN_NS 50000000ULL        /* 50 ms */
+/* A user thread moved across CPUs 100 times within 1 s. Measured here (2 CPUs, 6.18): ordinary
+ * loads stay far below (unpinned busy loops balanced by the kernel at most 6 per second per
+ * thread, duty-cycle workers 3, perf bench sched messaging 37, the pinned demo 0); a busy loop
+ * whose affinity flips every 5 ms makes 176-200, every 7 ms 144 (docs/signals.md). */
+#define STARVE_DEFAULT_STORM_MIGRATIONS 100
+#define STARVE_DEFAULT_STORM_WINDOW_NS 1000000000ULL
+#define STARVE_DEFAULT_RATE_LIMIT 20 /* events per second per cgroup per CPU */
 #define STARVE_DEFAULT_MAX_PAIRS 16384
 #define STARVE_DEFAULT_EVENTS_BYTES (1u << 20)
 #define STARVE_DEFAULT_STACKS_BYTES (1u << 21)
