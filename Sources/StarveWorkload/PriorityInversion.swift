@@ -216,18 +216,7 @@ public final class PriorityInversion: @unchecked Sendable {
     }
 
     private func spawnThread(_ body: @escaping () -> Void) throws {
-        final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
-        var t = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&t, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
-            throw StarveError("cannot start a thread: \(String(cString: strerror(rc)))")
-        }
-        pthreads.append(t)
+        pthreads.append(try startThread(body))
     }
 }
 

@@ -7,14 +7,14 @@ extension StarveWork {
     /// Named, reproducible kinds of CPU starvation, each with a known culprit.
     struct Scenario: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion or migration.",
+            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion, migration or stacks.",
             discussion: """
                 Each scenario prints a `scenario=NAME …` line, one `role=… pid=…` (or `tid=…`) line per \
                 participant, then `ready`; runs for --duration seconds (0: until SIGINT/SIGTERM); prints \
                 `result …` lines with the kernel's own figures; and on exit, signal or failure stops its \
                 workers and removes every cgroup it made. Needs root for cgroups and negative nice.
                 """,
-            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self]
+            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self, Stacks.self]
         )
     }
 }
@@ -49,6 +49,9 @@ struct ScenarioPlan {
     var results: () -> [String] = { [] }
     /// Stops in-process threads (worker processes and cgroups are the stage's job).
     var stop: () -> Void = {}
+    /// Whether the scenario's work is done before --duration (polled every 100 ms; nil: it runs
+    /// for --duration).
+    var finished: (() -> Bool)? = nil
 }
 
 /// Runs a scenario: header, setup, participants, `ready`, the wait, results; then, always,
@@ -71,7 +74,15 @@ func runScenario(_ name: String, _ options: ScenarioOptions, cgroups: Bool,
         writeStdout(line + "\n")
         let plan = try setup(stage)
         writeStdout(plan.participants.map { $0 + "\n" }.joined() + "ready\n")
-        _ = signals.wait(seconds: options.duration == 0 ? nil : options.duration)
+        if let finished = plan.finished {
+            let deadline = options.duration == 0 ? nil : Double(monotonicNs()) / 1e9 + options.duration
+            while !finished() {
+                let left = deadline.map { $0 - Double(monotonicNs()) / 1e9 } ?? 0.1
+                if left <= 0 || signals.wait(seconds: min(0.1, left)) != nil { break }
+            }
+        } else {
+            _ = signals.wait(seconds: options.duration == 0 ? nil : options.duration)
+        }
         let results = plan.results()  // while threads and workers still exist
         plan.stop()
         writeStdout(results.map { $0 + "\n" }.joined())
@@ -382,6 +393,53 @@ extension StarveWork.Scenario {
                         return [keyValues(["result": "migrating", "pid": String(w.pid), "nr_migrations": String(b - a),
                                            "per_second": formatFixed(Double(b - a) / max(seconds, 1e-9), decimals: 0)])]
                     })
+            }
+        }
+    }
+
+    /// A pipe ping-pong whose caller blocks from a different call path on every round trip.
+    struct Stacks: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Two threads ping-pong over pipes on one CPU; round n blocks at a call path of its own (distinct user stacks).",
+            discussion: """
+                For testing stack capture at volume: round n descends --depth levels through one of \
+                two functions by each bit of n, so up to 2^depth rounds have distinct user stacks. Each \
+                round is two context switches with a short wakeup wait: load starve with a threshold \
+                below it (e.g. --thresholds 0.001,0.002,0.003 --rate-limit 0) and every switch is an \
+                event. Ends after --rounds (or --duration).
+                """
+        )
+
+        @OptionGroup var options: ScenarioOptions
+
+        @Option(help: "Levels of call paths: 2^depth distinct stacks (1-24).")
+        var depth: Int = 20
+
+        @Option(help: "Round trips before the scenario ends (0: until --duration).")
+        var rounds: UInt64 = 0
+
+        func validate() throws {
+            guard (1...24).contains(depth) else { throw ValidationError("--depth must be between 1 and 24") }
+        }
+
+        func run() throws {
+            let cpu = options.pinnedCPU
+            try runScenario("stacks", options, cgroups: false) { _ in
+                let pingPong = try DistinctStacks(depth: depth, cpu: cpu)
+                try pingPong.start(rounds: rounds)
+                let pid = getpid()
+                let ids = pingPong.threadIDs
+                return ScenarioPlan(
+                    participants: zip(["caller", "echo"], ids).map { role, tid in
+                        keyValues(["role": role, "pid": String(pid), "tid": String(tid), "cpu": String(cpu), "depth": String(depth)])
+                    },
+                    results: {
+                        let done = pingPong.rounds
+                        return [keyValues(["result": "rounds", "count": String(done),
+                                           "distinct_paths": String(min(done, UInt64(1) << UInt64(depth)))])]
+                    },
+                    stop: { pingPong.stop() },
+                    finished: rounds == 0 ? nil : { pingPong.rounds >= rounds })
             }
         }
     }

@@ -288,7 +288,8 @@ struct starve_event_stacks {
 #define STARVE_DEFAULT_RATE_LIMIT 20 /* events per second per cgroup per CPU */
 #define STARVE_DEFAULT_MAX_PAIRS 16384
 #define STARVE_DEFAULT_EVENTS_BYTES (1u << 20)
-#define STARVE_DEFAULT_STACKS_BYTES (1u << 21)
+/* Stack records are 3.5 times an event: four times the bytes keep as many of them. */
+#define STARVE_DEFAULT_STACKS_BYTES (1u << 22)
 
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
