@@ -139,6 +139,7 @@ final class ToolTests: XCTestCase {
         // remember_long_wait does not look at PF_EXITING; three loops killed together on one
         // CPU left 3 of 60 entries behind. The LRU map bounds the leak.)
         for pid in pids { kill(pid, SIGSTOP) }
+        defer { for pid in pids { kill(pid, SIGKILL) } }  // a stopped worker ignores starve-work's SIGTERM
         XCTAssertTrue(waitUntil(seconds: 10) { pids.allSatisfy { procStatField(pid: $0, 3) == "T" } }, "workers did not stop")
         for pid in pids {
             kill(pid, SIGKILL)
