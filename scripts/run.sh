@@ -28,8 +28,9 @@ usage: scripts/run.sh COMMAND [ARGS...]
                to assets/demo-samples.csv; then a noisy neighbour and a quota-throttled cgroup:
                per-cgroup verdicts and starvation events with stacks; unload (root; pins at
                $DEMO_PIN_DIR)
-  test         install what is needed, build, run all tests (root for the live BPF tests;
-               STARVE_REQUIRE_BPF=1 turns their skips into failures)
+  test         install what is needed (the build's packages and gnuplot-nox, util-linux,
+               passwd), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
+               turns their skips into failures); a compile error fails it
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
   bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it)
   help         this text
@@ -41,6 +42,11 @@ USAGE
 
 # System packages the build needs, by Debian/Ubuntu name.
 BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
+# What the tests run besides the build's tools, by Debian/Ubuntu name: gnuplot (starve-work
+# experiment draws its plots with it: ExperimentLiveTests), setpriv (util-linux: PermissionTests
+# runs starve-dump as other users), useradd/groupadd/userdel/groupdel (passwd: PermissionTests
+# makes and removes its users and group).
+TEST_PACKAGES=(gnuplot-nox util-linux passwd)
 
 have_bpf_clang() {
   local c
@@ -83,12 +89,21 @@ build_bpf() {
 
 bin_dir() { (cd "$ROOT" && swift build -c "$CONFIG" --show-bin-path); }
 
+# `swift build ARGS` in $ROOT with its `[n/m]` progress lines left out. The status is swift
+# build's own (the filter never fails), so a compile error stops the caller, and its messages
+# pass the filter.
+swift_build() {
+  local rc=0
+  (cd "$ROOT" && swift build "$@" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) || rc=$?
+  return "$rc"
+}
+
 build() {
   ensure_build_deps
   build_bpf
   say "building tools ($CONFIG)"
-  (cd "$ROOT" && swift build -c "$CONFIG" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true)
-  [ -x "$(bin_dir)/starve-load" ] || die "swift build failed"
+  swift_build -c "$CONFIG" || die "swift build -c $CONFIG failed (the compiler's messages are above)"
+  [ -x "$(bin_dir)/starve-load" ] || die "swift build succeeded but made no starve-load in $(bin_dir)"
 }
 
 ensure_built() {
@@ -154,13 +169,30 @@ demo() {
   "$BIN/starve-load" status --pin-dir "$DEMO_PIN_DIR" | grep -E "sched_switch events|dropped|missed|starvations|events (written|lost)"
 }
 
+# The packages the tests run (TEST_PACKAGES): installed when root; otherwise the tests that need
+# them are live tests, which skip without root anyway, so this only says what is missing.
+ensure_test_deps() {
+  command -v dpkg >/dev/null 2>&1 || { say "not a Debian/Ubuntu system: make sure gnuplot, setpriv (util-linux) and useradd/groupadd (shadow) are installed"; return 0; }
+  if [ "$(id -u)" = 0 ]; then
+    ensure_packages "${TEST_PACKAGES[@]}"
+  else
+    local missing=() p
+    for p in "${TEST_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] || say "not root: not installing ${missing[*]} (the live tests that use them need root anyway)"
+  fi
+}
+
 run_tests() {
   ensure_build_deps
+  ensure_test_deps
   build_bpf
-  say "building and running the tests"
-  cd "$ROOT"
-  swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+  say "building the tools and the tests"
+  # A build that fails ends here: `swift test --skip-build` below must never run what an
+  # earlier build left behind.
+  swift_build --build-tests || die "building the tests failed (the compiler's messages are above)"
   if [ "$(id -u)" != 0 ]; then say "not root: the live BPF tests will skip (run as root to include them)"; fi
+  say "running the tests"
+  cd "$ROOT"
   swift test --skip-build
 }
 

@@ -78,7 +78,10 @@ public final class PriorityInversion: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let hogSpins = Atomic<Bool>(false)
     private let lastBlockedNs = Atomic<UInt64>(0)
-    private let state = Mutex<(threads: [InversionThread], errors: [String], cycles: [InversionCycle])>(([], [], []))
+    // Not Synchronization's Mutex: on Linux that is a PI futex (FUTEX_LOCK_PI), so a thread
+    // waiting for this bookkeeping would boost whoever holds it, and those boosts (the hog or
+    // the main thread lending its prio to the holder) are not the inversion this scenario shows.
+    private let state = PlainLock<(threads: [InversionThread], errors: [String], cycles: [InversionCycle])>(([], [], []))
     private var pthreads: [pthread_t] = []
 
     /// Prepares the mutex (PI or not); `start` runs the threads.
@@ -217,6 +220,29 @@ public final class PriorityInversion: @unchecked Sendable {
 
     private func spawnThread(_ body: @escaping () -> Void) throws {
         pthreads.append(try startThread(body))
+    }
+}
+
+/// A value behind a pthread mutex without priority inheritance (waiters never change the
+/// holder's prio, so the scenario's PI mutex is the only one that does).
+private final class PlainLock<Value>: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        precondition(starve_sys_mutex_init(mutex, 0) == 0, "pthread_mutex_init failed")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
     }
 }
 

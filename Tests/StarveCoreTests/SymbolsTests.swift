@@ -92,7 +92,6 @@ final class SymbolsTests: XCTestCase {
         let schedule = try XCTUnwrap(k.address(of: "schedule"))
         XCTAssertEqual(k.symbolize(schedule), "schedule+0x0")
         XCTAssertEqual(k.symbolize(schedule + 5), "schedule+0x5")
-        XCTAssertLessThan(ms, 3000, "loading kallsyms should take well under a second even in a debug build")
     }
 
     // MARK: user, live on this process

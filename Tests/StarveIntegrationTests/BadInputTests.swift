@@ -2,15 +2,58 @@ import Foundation
 import StarveCore
 import XCTest
 
-/// Each mistake a user can make gets one clear line on stderr and a non-zero exit.
-final class BadInputTests: XCTestCase {
-    private func expectError(_ tool: String, _ args: [String], contains text: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try runTool(Live.tool(tool), args)
-        XCTAssertNotEqual(r.status, 0, "\(tool) \(args) succeeded", file: file, line: line)
-        XCTAssertTrue(r.stderr.contains(text), "\(tool) \(args): expected '\(text)' in: \(r.stderr)", file: file, line: line)
-        XCTAssertFalse(r.stderr.contains("Fatal error"), "crashed: \(r.stderr)", file: file, line: line)
+/// Runs `tool` with `args` and expects a refusal: non-zero exit, `text` on stderr, no crash.
+private func expectError(_ tool: String, _ args: [String], contains text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let r = try runTool(Live.tool(tool), args)
+    XCTAssertNotEqual(r.status, 0, "\(tool) \(args) succeeded", file: file, line: line)
+    XCTAssertTrue(r.stderr.contains(text), "\(tool) \(args): expected '\(text)' in: \(r.stderr)", file: file, line: line)
+    XCTAssertFalse(r.stderr.contains("Fatal error"), "crashed: \(r.stderr)", file: file, line: line)
+}
+
+/// Mistakes in the arguments alone: refused before anything is loaded or opened, so these need
+/// only the built tools (no root, no BPF). A pin directory given to them does not exist: a
+/// check that came after opening the pins would say "nothing loaded" instead, and fail here.
+final class BadArgumentTests: XCTestCase {
+    private let absent = "/sys/fs/bpf/starve-test-absent-\(getpid())"
+
+    func testLoaderRefusesBadFlags() throws {
+        try Live.requireTools("starve-load")
+        try expectError("starve-load", ["--pin-dir", absent, "--max-pairs", "0"], contains: "--max-pairs")
+        try expectError("starve-load", ["--pin-dir", absent, "--bogus-flag"], contains: "Unknown option")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: absent), "a refused load left \(absent) behind")
     }
 
+    func testDumpRefusesBadFlags() throws {
+        try Live.requireTools("starve-dump")
+        try expectError("starve-dump", ["--pin-dir", absent, "--interval", "0"], contains: "--interval")
+        try expectError("starve-dump", ["--pin-dir", absent, "--alpha", "1.5"], contains: "--alpha")
+        try expectError("starve-dump", ["--pin-dir", absent, "--format", "xml"], contains: "xml")
+        try expectError("starve-dump", ["cgroups", "--pin-dir", absent, "--interval", "0"], contains: "--interval")
+        // /tmp is never bpffs: refused by what it is, before anything is opened.
+        try expectError("starve-dump", ["--pin-dir", "/tmp"], contains: "is not on a bpf filesystem")
+    }
+
+    func testWorkRefusals() throws {
+        try Live.requireTools("starve-work")
+        try expectError("starve-work", ["--nice", "25"], contains: "bad nice level '25'")
+        try expectError("starve-work", ["--cpu", "9999"], contains: "does not exist")
+        try expectError("starve-work", ["--cpu", "1-0"], contains: "bad CPU list item")
+        try expectError("starve-work", ["--workers", "0"], contains: "--workers")
+    }
+
+    func testScenarioRefusals() throws {
+        try Live.requireTools("starve-work")
+        for (args, text) in [(["quota", "--cpu", "99999"], "--cpu 99999 does not exist"),
+                             (["quota", "--period-ms", "0"], "--period-ms"),
+                             (["inversion", "--control", "--holder-nice", "5"], "--control sets the holder's nice"),
+                             (["migration", "--other-cpu", "0", "--cpu", "0"], "--other-cpu must differ")] {
+            try expectError("starve-work", ["scenario"] + args, contains: text)
+        }
+    }
+}
+
+/// Refusals that need a loaded collection (or root, to try loading one).
+final class BadInputTests: XCTestCase {
     func testLoaderRefusals() throws {
         try Live.require()
         let collector = try LoadedCollector()
@@ -23,8 +66,6 @@ final class BadInputTests: XCTestCase {
         try expectError("starve-load", ["--pin-dir", absent, "--object", "/nonexistent.bpf.o"], contains: "cannot read BPF object")
         try expectError("starve-load", ["--pin-dir", absent, "--group", "no-such-group-xyz"], contains: "no such group: no-such-group-xyz")
         try expectError("starve-load", ["--pin-dir", "/tmp/not-bpffs-\(getpid())/starve"], contains: "is not on a bpf filesystem")
-        try expectError("starve-load", ["--max-pairs", "0"], contains: "--max-pairs")
-        try expectError("starve-load", ["--bogus-flag"], contains: "Unknown option")
         XCTAssertFalse(FileManager.default.fileExists(atPath: absent), "a refused load left \(absent) behind")
     }
 
@@ -36,11 +77,7 @@ final class BadInputTests: XCTestCase {
         let pin = ["--pin-dir", collector.pinDir, "--iterations", "1", "--interval", "0.1"]
 
         try expectError("starve-dump", ["--pin-dir", "/sys/fs/bpf/starve-test-absent-\(getpid())"], contains: "nothing loaded at")
-        try expectError("starve-dump", ["--pin-dir", "/tmp"], contains: "is not on a bpf filesystem")
         try expectError("starve-dump", pin + ["--pid", "999999999"], contains: "no such thread: --pid 999999999")
-        try expectError("starve-dump", pin + ["--interval", "0"], contains: "--interval")
-        try expectError("starve-dump", pin + ["--alpha", "1.5"], contains: "--alpha")
-        try expectError("starve-dump", pin + ["--format", "xml"], contains: "xml")
         try expectError("starve-dump", pin + ["--output", dir.path + "/no/such/dir/out.csv"], contains: "cannot write")
         try expectError("starve-dump", pin + ["--output", dir.path], contains: "cannot write")
 
@@ -49,13 +86,5 @@ final class BadInputTests: XCTestCase {
         try "a,b,c\n1,2,3\n".write(toFile: foreign, atomically: true, encoding: .utf8)
         try expectError("starve-dump", pin + ["--output", foreign], contains: "has a different CSV header")
         XCTAssertEqual(try String(contentsOfFile: foreign, encoding: .utf8), "a,b,c\n1,2,3\n")
-    }
-
-    func testWorkRefusals() throws {
-        try Live.require()
-        try expectError("starve-work", ["--nice", "25"], contains: "bad nice level '25'")
-        try expectError("starve-work", ["--cpu", "9999"], contains: "does not exist")
-        try expectError("starve-work", ["--cpu", "1-0"], contains: "bad CPU list item")
-        try expectError("starve-work", ["--workers", "0"], contains: "--workers")
     }
 }

@@ -18,6 +18,18 @@ enum Live {
 
     static func tool(_ name: String) -> String { productsDirectory + "/" + name }
 
+    /// STARVE_REQUIRE_BPF=1 (CI): every test must run, so an unmet requirement is a failure.
+    static var everyTestMustRun: Bool { ProcessInfo.processInfo.environment["STARVE_REQUIRE_BPF"] == "1" }
+
+    /// Skips with `reason`, or, under STARVE_REQUIRE_BPF=1, fails with it (and stops the test).
+    static func unmet(_ reason: String, file: StaticString = #filePath, line: UInt = #line) throws -> Never {
+        if everyTestMustRun {
+            XCTFail("STARVE_REQUIRE_BPF=1 but \(reason)", file: file, line: line)
+            throw XCTSkip("failed: \(reason)")
+        }
+        throw XCTSkip(reason)
+    }
+
     /// Skips (or, in CI, fails) when live BPF tests cannot run here.
     static func require(file: StaticString = #filePath, line: UInt = #line) throws {
         var missing: String?
@@ -27,12 +39,49 @@ enum Live {
         else if (try? BPFObjectLocator.locate(explicit: nil)) == nil && access(repoRoot + "/bpf/build/starve.bpf.o", R_OK) != 0 {
             missing = "bpf/build/starve.bpf.o not built (scripts/run.sh build)"
         }
-        guard let missing else { return }
-        if ProcessInfo.processInfo.environment["STARVE_REQUIRE_BPF"] == "1" {
-            XCTFail("STARVE_REQUIRE_BPF=1 but \(missing)", file: file, line: line)
-            throw XCTSkip("failed: \(missing)")
+        if let missing { try unmet(missing, file: file, line: line) }
+    }
+
+    /// A test's assumption about this machine (CPUs, autogroups, an idle moment, a cgroup
+    /// hierarchy): skips with `reason` when it does not hold, fails under STARVE_REQUIRE_BPF=1.
+    static func requireMachine(_ condition: Bool, _ reason: @autoclosure () -> String,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        if !condition { try unmet(reason(), file: file, line: line) }
+    }
+
+    /// Root, for tests that need it without BPF (scenarios: cgroups, negative nice).
+    static func requireRoot(_ why: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try requireMachine(geteuid() == 0, "\(why) need root", file: file, line: line)
+    }
+
+    /// The built tools alone, for tests that only run them (argument checks: no root, no BPF).
+    static func requireTools(_ names: String..., file: StaticString = #filePath, line: UInt = #line) throws {
+        for name in names where access(tool(name), X_OK) != 0 {
+            try unmet("\(name) not built in \(productsDirectory) (swift build)", file: file, line: line)
         }
-        throw XCTSkip(missing)
+    }
+
+    /// CPUs this test process may run on (online and in its affinity mask).
+    static var usableCPUs: Set<Int> {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+        return line.flatMap { SchedContextParser.cpuList(String($0.dropFirst("Cpus_allowed_list:".count))) } ?? []
+    }
+
+    /// The CPUs a test pins its workloads to exist and may be used here.
+    static func requireCPUs(_ cpus: Set<Int>, file: StaticString = #filePath, line: UInt = #line) throws {
+        let usable = usableCPUs
+        try requireMachine(cpus.isSubset(of: usable),
+                           "the test pins to CPUs \(formatCPUList(cpus)), this process may use \(formatCPUList(usable))",
+                           file: file, line: line)
+    }
+
+    /// Autogroups on (kernel.sched_autogroup_enabled = 1): each session is a task group of its own.
+    static func requireAutogroups(file: StaticString = #filePath, line: UInt = #line) throws {
+        let value = (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try requireMachine(value == "1", "autogroups are off here (kernel.sched_autogroup_enabled = \(value ?? "absent"))",
+                           file: file, line: line)
     }
 
     /// Skips (or, in CI, fails) when the machine lacks what a test assumes.
@@ -118,10 +167,23 @@ final class LoadedCollector {
 
 /// starve-work running in the background; its workers are reaped when this is dropped.
 final class Workload {
-    let process = Process()
-    private(set) var workerPIDs: [pid_t] = []
+    /// One worker as starve-work announced it (`worker I pid P nice N cpus C …`).
+    struct Worker {
+        var pid: pid_t
+        var nice: Int
+        /// Empty: any CPU.
+        var cpus: Set<Int>
+    }
 
-    init(_ arguments: [String]) throws {
+    let process = Process()
+    private(set) var workers: [Worker] = []
+    var workerPIDs: [pid_t] { workers.map(\.pid) }
+
+    /// Skips (fails under STARVE_REQUIRE_BPF=1) when `--cpu` names a CPU this machine does not let us use.
+    init(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        if let i = arguments.firstIndex(of: "--cpu"), i + 1 < arguments.count {
+            try Live.requireCPUs(SchedContextParser.cpuList(arguments[i + 1]) ?? [], file: file, line: line)
+        }
         process.executableURL = URL(fileURLWithPath: Live.tool("starve-work"))
         process.arguments = arguments
         let out = Pipe()
@@ -131,16 +193,31 @@ final class Workload {
         let expected = arguments.firstIndex(of: "--workers").map { Int(arguments[$0 + 1]) ?? 1 } ?? 2
         var text = ""
         let handle = out.fileHandleForReading
-        while workerPIDs.count < expected {
+        while workers.count < expected {
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
-            workerPIDs = text.split(separator: "\n").compactMap { line in
-                let f = line.split(separator: " ")
-                return f.count >= 4 && f[0] == "worker" && f[2] == "pid" ? pid_t(f[3]) : nil
+            workers = text.split(separator: "\n").compactMap { line in
+                let f = line.split(separator: " ").map(String.init)
+                guard f.count >= 8, f[0] == "worker", f[2] == "pid", f[4] == "nice", f[6] == "cpus",
+                      let pid = pid_t(f[3]), let nice = Int(f[5]) else { return nil }
+                return Worker(pid: pid, nice: nice, cpus: f[7] == "any" ? [] : Set(f[7].split(separator: ",").compactMap { Int($0) }))
             }
         }
-        if workerPIDs.count < expected { stop(); throw StarveError("starve-work did not start its workers: \(text)") }
+        if workers.count < expected { stop(); throw StarveError("starve-work did not start its workers: \(text)") }
+    }
+
+    /// Polls (up to `seconds`) until every worker runs as announced: at its nice level, on its
+    /// CPUs, and has been on a CPU since. A worker sets these itself once the Swift runtime has
+    /// started, some timeslices after starve-work printed its pid.
+    func waitUntilSettled(seconds: Double = 15) -> Bool {
+        waitUntil(seconds: seconds) {
+            workers.allSatisfy { w in
+                guard let nice = procStatField(pid: w.pid, 19).flatMap({ Int($0) }), nice == w.nice,
+                      let ran = try? Schedstat(pid: w.pid), ran.runtimeNs > 0 else { return false }
+                return w.cpus.isEmpty || allowedCPUs(pid: w.pid) == w.cpus
+            }
+        }
     }
 
     func stop() {
@@ -151,6 +228,21 @@ final class Workload {
     }
 
     deinit { stop() }
+}
+
+/// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; nil when the task is gone.
+func procStatField(pid: pid_t, _ n: Int) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.range(of: ")", options: .backwards) else { return nil }
+    let fields = stat[close.upperBound...].split(separator: " ")  // fields[0] is field 3
+    return n >= 3 && n - 3 < fields.count ? String(fields[n - 3]) : nil
+}
+
+/// Cpus_allowed_list of a task; nil when it is gone.
+func allowedCPUs(pid: pid_t) -> Set<Int>? {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    return status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+        .flatMap { SchedContextParser.cpuList(String($0.dropFirst("Cpus_allowed_list:".count))) }
 }
 
 /// /proc/<pid>/schedstat: on-CPU ns, run-queue wait ns, timeslices. The kernel's own accounting.

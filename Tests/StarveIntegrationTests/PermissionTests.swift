@@ -7,14 +7,21 @@ final class PermissionTests: XCTestCase {
     func testGroupMemberReadsAndOutsiderIsRefused() throws {
         try Live.require()
         let tag = String(UInt32.random(in: 0...UInt32.max) % 100_000)
-        let group = "stvgrp\(tag)", member = "stvin\(tag)", outsider = "stvout\(tag)"
+        // The readers' group, and a primary group for both users (made here, not assumed, as
+        // Debian's `nogroup` was): all removed at the end, whatever happened.
+        let group = "stvgrp\(tag)", primary = "stvpri\(tag)", member = "stvin\(tag)", outsider = "stvout\(tag)"
         defer {
             for user in [member, outsider] { _ = try? runTool("/usr/sbin/userdel", [user]) }
-            _ = try? runTool("/usr/sbin/groupdel", [group])
+            for g in [group, primary] { _ = try? runTool("/usr/sbin/groupdel", [g]) }
         }
-        XCTAssertEqual(try runTool("/usr/sbin/groupadd", [group]).status, 0)
-        XCTAssertEqual(try runTool("/usr/sbin/useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", "--gid", "nogroup", "--groups", group, member]).status, 0)
-        XCTAssertEqual(try runTool("/usr/sbin/useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", "--gid", "nogroup", outsider]).status, 0)
+        for g in [group, primary] {
+            let r = try runTool("/usr/sbin/groupadd", [g])
+            XCTAssertEqual(r.status, 0, "groupadd \(g): \(r.stderr)")
+        }
+        for (user, extra) in [(member, ["--groups", group]), (outsider, [])] {
+            let r = try runTool("/usr/sbin/useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", "--gid", primary] + extra + [user])
+            XCTAssertEqual(r.status, 0, "useradd \(user): \(r.stderr)")
+        }
         let memberID = try ids(member), outsiderID = try ids(outsider)
 
         // The build tree may sit under a directory others cannot enter: run a copy from /tmp.
