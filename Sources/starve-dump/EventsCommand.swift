@@ -7,7 +7,8 @@ extension StarveDump {
         static let configuration = CommandConfiguration(
             abstract: "Tail the events ring buffer: starvation, priority inversion, PI boosts, migration storms.",
             discussion: """
-                Kernel stacks are symbolised from /proc/kallsyms (root sees addresses; others get hex), \
+                Stacks are root-only unless starve-load --group-stacks granted them to the group: other \
+                readers get events without stacks. Kernel stacks are symbolised from /proc/kallsyms, \
                 user stacks from the ELF symbol tables of the process's mappings. One reader at a time: \
                 a ring buffer has one consumer position. Events not written (ring buffer full, rate \
                 limit, sampling, PID filter) are counted: see starve-load status, and the summary on exit.
