@@ -20,6 +20,13 @@ public struct PinLayout: Sendable, Equatable {
     /// The `tasks` iterator: reading it yields one `struct starve_task` per live thread.
     public var tasksIterator: String { directory + "/tasks" }
 
+    /// The pin directory a pin lies in: `<dir>/maps/<map>` and `<dir>/links/<program>` belong
+    /// to `<dir>`, anything else to its parent directory.
+    public static func directory(ofPin path: String) -> String {
+        let parent = Bpffs.parent(of: path)
+        return parent.hasSuffix("/maps") || parent.hasSuffix("/links") ? Bpffs.parent(of: parent) : parent
+    }
+
     /// The program behind the `tasks` iterator (pinned as `tasksIterator`, not under links/).
     public static let tasksIteratorProgram = "starve_iter_tasks"
     /// The maps starve-dump needs.

@@ -81,17 +81,20 @@ extension Collector {
     public static func status(layout: PinLayout) throws -> CollectorStatus {
         try Bpffs.requirePinDir(layout.directory)
         var status = CollectorStatus(directory: layout.directory, programs: [], maps: [])
-        for name in listDirectory(layout.mapsDirectory) {
+        let mapNames = listDirectory(layout.mapsDirectory)
+        if mapNames.contains(PinLayout.configMap) { // starve's pins (the floor has no maps): this build's?
+            let c = try PinnedCollection.readConfig(layout: layout)
+            status.abiVersion = c.abi_version
+            status.loadedForNs = monotonicNs() &- c.loaded_at_ns
+        }
+        for name in mapNames {
             let map = try PinnedMap(path: layout.map(name))
             var entries: Int? = nil
             if [BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH].contains(where: { map.info.type == $0.rawValue }) { entries = map.countKeys() }
             status.maps.append(.init(name: name, entries: entries, maxEntries: map.maxEntries))
-            if name == PinLayout.statsMap, map.valueSize == MemoryLayout<starve_stats>.size {
+            if name == PinLayout.statsMap {
+                try map.requireShape(key: UInt32.self, value: starve_stats.self, perCPU: true)
                 status.stats = PinnedCollection.sum(try map.perCPUValues(as: starve_stats.self))
-            }
-            if name == PinLayout.configMap, let c = try map.lookup(UInt32(0), as: starve_config.self) {
-                status.abiVersion = c.abi_version
-                status.loadedForNs = monotonicNs() &- c.loaded_at_ns
             }
         }
         var threads = 0
