@@ -44,6 +44,18 @@ public enum Bpffs {
         return true
     }
 
+    /// A load stages its pins beside the pin directory and renames them into place, which
+    /// needs the parent directory to exist on the same bpffs.
+    static func requireStagingRoom(for pinDir: String) throws {
+        let parent = parent(of: pinDir)
+        guard access(parent, F_OK) == 0 else {
+            throw StarveError("\(parent) does not exist: create it (mkdir \(parent)) or choose another --pin-dir")
+        }
+        guard isBpffs(parent) else {
+            throw StarveError("\(parent) is not on a bpf filesystem: starve-load stages its pins beside the pin directory, on the same bpffs; pin into a directory under the mount (e.g. \(pinDir)/starve)")
+        }
+    }
+
     /// The reader's check: a pin directory that is not on bpffs gets a precise message.
     public static func requirePinDir(_ pinDir: String) throws {
         if access(pinDir, F_OK) != 0 {

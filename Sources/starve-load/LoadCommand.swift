@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import StarveBPF
 import StarveCore
 
@@ -26,6 +27,15 @@ struct PinDirectory: ParsableArguments {
     var pinDir: String = PinLayout.defaultDirectory
 
     var layout: PinLayout { PinLayout(directory: pinDir) }
+
+    /// Removes what a starve-load that died (kill -9) left beside the pin directory, saying so on
+    /// stderr; every command does this first. Returns whether there was anything.
+    @discardableResult
+    func removeLeftovers() -> Bool {
+        let lines = Collector.removeLeftovers(layout: layout)
+        for line in lines { writeStderr("starve-load: \(line)\n") }
+        return !lines.isEmpty
+    }
 }
 
 extension StarveLoad {
@@ -118,7 +128,14 @@ extension StarveLoad {
             options.eventPids = eventPids
             options.eventsOff = noEvents
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
-            let report = try Collector.load(options)
+            pins.removeLeftovers()
+            let report: LoadReport
+            do {
+                report = try Collector.load(options)
+            } catch let stop as LoadInterrupted {
+                writeStderr("Error: \(stop)\n")
+                throw ExitCode(128 + stop.signal)
+            }
             if report.mountedBpffs { print("mounted bpffs at \(Bpffs.defaultMount)") }
             let who = group.map { "root and group \($0)" } ?? "root only"
             print("loaded \(report.objectPath): \(report.programs.count) programs attached, \(report.maps.count) maps pinned under \(pins.pinDir) (readable by \(who)); waits from \(report.waitSource.rawValue)")
@@ -131,6 +148,7 @@ extension StarveLoad {
         @OptionGroup var pins: PinDirectory
 
         func run() throws {
+            pins.removeLeftovers()
             print(try Collector.status(layout: pins.layout).render(), terminator: "")
         }
     }
@@ -141,6 +159,11 @@ extension StarveLoad {
         @OptionGroup var pins: PinDirectory
 
         func run() throws {
+            let leftovers = pins.removeLeftovers()
+            if leftovers && access(pins.pinDir, F_OK) != 0 {
+                print("unloaded: nothing was loaded at \(pins.pinDir); removed what an unfinished starve-load left")
+                return
+            }
             let removed = try Collector.unload(layout: pins.layout)
             print("unloaded: removed \(removed.count) pins and \(pins.pinDir)")
         }
