@@ -40,6 +40,9 @@ public enum Bpffs {
         guard underDefault, access(defaultMount, F_OK) == 0, !isBpffs(defaultMount) else {
             throw StarveError("\(pinDir) is not on a bpf filesystem: pin under \(defaultMount), or mount one with `mount -t bpf bpf DIR`")
         }
+        guard Capability.sysAdmin.isEffective else {
+            throw StarveError("no bpf filesystem at \(defaultMount), and mounting one needs CAP_SYS_ADMIN: mount it first (`mount -t bpf bpf \(defaultMount)`) or run starve-load as root")
+        }
         try checkSyscall(mount("bpf", defaultMount, "bpf", 0, nil), "mount bpffs at \(defaultMount)")
         return true
     }

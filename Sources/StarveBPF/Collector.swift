@@ -85,9 +85,7 @@ public enum Collector {
     /// that were only fds detach as they close; a kill -9 leaves a staging directory that the
     /// next starve-load command removes (``removeLeftovers(layout:)``).
     public static func load(_ options: LoadOptions) throws -> LoadReport {
-        guard geteuid() == 0 else {
-            throw StarveError("starve-load must run as root: loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)")
-        }
+        try Capability.requireForLoad()
         guard access(options.btfPath, R_OK) == 0 else {
             throw StarveError("no kernel BTF at \(options.btfPath): the kernel needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE")
         }
@@ -103,6 +101,7 @@ public enum Collector {
             throw StarveError("--wait-source sched-info: this kernel does not keep sched_info (/proc/self/schedstat has no timeslices); use --wait-source wakeup")
         }
         let gid: gid_t? = try options.group.map(groupID(named:))
+        if let gid, let group = options.group { try requireGroupChange(to: gid, named: group) }
         let objectPath = try BPFObjectLocator.locate(explicit: options.objectPath)
         let layout = options.layout
 
@@ -210,14 +209,24 @@ public enum Collector {
         }
     }
 
+    /// Giving the pins to `gid`: the owner may give a file to a group it is in; any other
+    /// group needs CAP_CHOWN.
+    static func requireGroupChange(to gid: gid_t, named name: String) throws {
+        if gid == getegid() || Capability.chown.isEffective { return }
+        let n = getgroups(0, nil)
+        var groups = [gid_t](repeating: 0, count: Int(max(0, n)))
+        if n > 0, getgroups(n, &groups) == n, groups.contains(gid) { return }
+        throw StarveError("--group \(name): giving the pins to a group this user is not in needs CAP_CHOWN: run as root, add CAP_CHOWN, or pick one of your groups")
+    }
+
     /// Maps readable by `gid` (0640, directories 0750) or by root only (0600, 0700);
     /// links always root only: removing a link pin detaches the program.
+    /// The owner stays the loading user (root, or the user given CAP_BPF and CAP_PERFMON).
     static func setOwnership(layout: PinLayout, maps: [String], gid: gid_t?) throws {
-        let group = gid ?? 0
         let dirMode: mode_t = gid == nil ? 0o700 : 0o750
         let mapMode: mode_t = gid == nil ? 0o600 : 0o640
         for dir in [layout.directory, layout.mapsDirectory] {
-            try checkSyscall(chown(dir, 0, group), "chown \(dir)")
+            if let gid { try checkSyscall(chown(dir, uid_t.max, gid), "chown \(dir)") }
             try checkSyscall(chmod(dir, dirMode), "chmod \(dir)")
         }
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
@@ -228,7 +237,7 @@ public enum Collector {
         }
         if access(layout.tasksIterator, F_OK) == 0 { readable.append((layout.tasksIterator, mapMode)) }
         for (path, mode) in readable {
-            try checkSyscall(chown(path, 0, group), "chown \(path)")
+            if let gid { try checkSyscall(chown(path, uid_t.max, gid), "chown \(path)") }
             try checkSyscall(chmod(path, mode), "chmod \(path)")
         }
     }
@@ -237,10 +246,10 @@ public enum Collector {
     /// whatever build or ABI made them: nothing is read, pins are only unlinked. The pin
     /// directory is first renamed to a staging name (``StagingDirectory``), so it is gone at
     /// once; a kill -9 in the middle leaves a staging directory that the next starve-load
-    /// command removes. Returns the removed pins.
+    /// command removes. Needs write access to the pins' directories, no capability when the
+    /// same user loaded them. Returns the removed pins.
     @discardableResult
     public static func unload(layout: PinLayout) throws -> [String] {
-        guard geteuid() == 0 else { throw StarveError("starve-load unload must run as root") }
         guard access(layout.directory, F_OK) == 0 else {
             throw StarveError("nothing loaded at \(layout.directory)")
         }

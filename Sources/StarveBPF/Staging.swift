@@ -120,7 +120,7 @@ enum PinTree {
         if e == EACCES || e == EPERM {
             var st = stat()
             let owner = lstat(path, &st) == 0 ? " (owned by uid \(st.st_uid))" : ""
-            return StarveError("permission denied removing \(path)\(owner): run as root, or as the user who loaded it")
+            return StarveError("permission denied removing \(path)\(owner): run as root, as the user who loaded it, or with CAP_DAC_OVERRIDE and CAP_FOWNER")
         }
         return BPFError("remove \(path)", errno: e)
     }

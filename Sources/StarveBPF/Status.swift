@@ -41,6 +41,9 @@ public struct CollectorStatus: Sendable {
             return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (root only)", p.programID.map(String.init) ?? "-",
                     p.runCount.map(String.init) ?? "-", nsPerEvent]
         }, leftAligned: [0, 1])
+        if programs.contains(where: { $0.programID != nil && $0.runCount == nil }) {
+            out += "(RUN_CNT and NS/EVENT need CAP_SYS_ADMIN: the kernel gives a program's fd by id to it only)\n"
+        }
         out += "\n"
         out += renderTable(headers: ["MAP", "ENTRIES", "MAX", "FILL%"], rows: maps.map { m in
             [m.name, m.entries.map(String.init) ?? "-", String(m.maxEntries),

@@ -8,7 +8,7 @@ import StarveCore
 struct StarveLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starve-load",
-        abstract: "Load starve's scheduler probes into the kernel and pin their maps (root).",
+        abstract: "Load starve's scheduler probes into the kernel and pin their maps (root, or CAP_BPF + CAP_PERFMON).",
         discussion: """
             Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_migrate_task, \
             sched_pi_setprio and sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
@@ -137,7 +137,8 @@ extension StarveLoad {
                 throw ExitCode(128 + stop.signal)
             }
             if report.mountedBpffs { print("mounted bpffs at \(Bpffs.defaultMount)") }
-            let who = group.map { "root and group \($0)" } ?? "root only"
+            let owner = geteuid() == 0 ? "root" : (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())") + ", root"
+            let who = group.map { "\(owner) and group \($0)" } ?? "\(owner) only"
             print("loaded \(report.objectPath): \(report.programs.count) programs attached, \(report.maps.count) maps pinned under \(pins.pinDir) (readable by \(who)); waits from \(report.waitSource.rawValue)")
         }
     }
