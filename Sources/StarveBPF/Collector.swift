@@ -10,7 +10,7 @@ public struct LoadOptions: Sendable {
     public var objectPath: String?
     /// Kernel BTF for CO-RE.
     public var btfPath = "/sys/kernel/btf/vmlinux"
-    /// Group whose members may read the maps; nil: root only.
+    /// Group whose members may read the maps; nil: the loading user (and root) only.
     public var group: String?
     /// Size of the `preempt_pairs` map (victim x preemptor cells).
     public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
@@ -219,8 +219,8 @@ public enum Collector {
         throw StarveError("--group \(name): giving the pins to a group this user is not in needs CAP_CHOWN: run as root, add CAP_CHOWN, or pick one of your groups")
     }
 
-    /// Maps readable by `gid` (0640, directories 0750) or by root only (0600, 0700);
-    /// links always root only: removing a link pin detaches the program.
+    /// Maps readable by `gid` (0640, directories 0750) or by their owner only (0600, 0700);
+    /// links always owner only: removing a link pin detaches the program.
     /// The owner stays the loading user (root, or the user given CAP_BPF and CAP_PERFMON).
     static func setOwnership(layout: PinLayout, maps: [String], gid: gid_t?) throws {
         let dirMode: mode_t = gid == nil ? 0o700 : 0o750

@@ -1,5 +1,5 @@
 /// Where starve pins things under its pin directory:
-/// `maps/<map>` (group-readable when --group is given), `links/<program>` (root only), and
+/// `maps/<map>` (group-readable when --group is given), `links/<program>` (the loading user only), and
 /// `tasks`, the pinned iterator that reports every thread (readable like the maps).
 public struct PinLayout: Sendable, Equatable {
     /// Default pin directory.

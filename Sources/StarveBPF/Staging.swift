@@ -129,15 +129,16 @@ enum PinTree {
 extension Collector {
     /// Removes what starve-loads that died left beside the pin directory of `layout` (staging
     /// directories whose process is gone: their pinned links keep programs attached). Returns
-    /// one line per directory, for stderr; nothing when there is nothing to clean.
-    public static func removeLeftovers(layout: PinLayout) -> [String] {
+    /// one line per directory, for stderr, and whether it is gone; nothing when there is nothing
+    /// to clean.
+    public static func removeLeftovers(layout: PinLayout) -> [(message: String, removed: Bool)] {
         StagingDirectory.all(besides: layout).filter { !$0.ownerIsAlive }.map { left in
             let what = left.kind == .loading ? "an unfinished load" : "an unfinished unload"
             do {
                 let pins = try PinTree.remove(left.path)
-                return "removed \(what) at \(left.path) (starve-load \(left.pid) died before it finished; \(pins.count) pins)"
+                return ("removed \(what) at \(left.path) (starve-load \(left.pid) died before it finished; \(pins.count) pins)", true)
             } catch {
-                return "cannot remove \(what) at \(left.path) left by starve-load \(left.pid), which died: \(error)"
+                return ("cannot remove \(what) at \(left.path) left by starve-load \(left.pid), which died: \(error)", false)
             }
         }
     }

@@ -38,7 +38,7 @@ public struct CollectorStatus: Sendable {
                 guard let c = p.runCount, let t = p.runTimeNs else { return "-" }
                 return c == 0 ? "- (kernel.bpf_stats_enabled=0)" : formatFixed(Double(t) / Double(c), decimals: 1)
             }()
-            return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (root only)", p.programID.map(String.init) ?? "-",
+            return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (loader only)", p.programID.map(String.init) ?? "-",
                     p.runCount.map(String.init) ?? "-", nsPerEvent]
         }, leftAligned: [0, 1])
         if programs.contains(where: { $0.programID != nil && $0.runCount == nil }) {
@@ -80,7 +80,7 @@ public struct CollectorStatus: Sendable {
 
 extension Collector {
     /// Reads what is pinned under `layout`: programs (attached? cost per event), map fill levels,
-    /// and the drop counters. Links are root-only pins: other users see maps and counters.
+    /// and the drop counters. Links are pins of the loading user (and root): others see maps and counters.
     public static func status(layout: PinLayout) throws -> CollectorStatus {
         try Bpffs.requirePinDir(layout.directory)
         var status = CollectorStatus(directory: layout.directory, programs: [], maps: [])
@@ -103,7 +103,7 @@ extension Collector {
         var threads = 0
         if (try? PinnedCollection.readRecords(path: layout.tasksIterator) { _ in threads += 1 }) != nil { status.threads = threads }
         if access(layout.linksDirectory, R_OK | X_OK) != 0 {
-            status.programs = [.init(name: "(links are readable by root only)", attached: nil)]
+            status.programs = [.init(name: "(links are readable by the loading user and root only)", attached: nil)]
             return status
         }
         for name in listDirectory(layout.linksDirectory) {

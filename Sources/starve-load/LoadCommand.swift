@@ -29,12 +29,12 @@ struct PinDirectory: ParsableArguments {
     var layout: PinLayout { PinLayout(directory: pinDir) }
 
     /// Removes what a starve-load that died (kill -9) left beside the pin directory, saying so on
-    /// stderr; every command does this first. Returns whether there was anything.
+    /// stderr; every command does this first. Returns whether it removed anything.
     @discardableResult
     func removeLeftovers() -> Bool {
-        let lines = Collector.removeLeftovers(layout: layout)
-        for line in lines { writeStderr("starve-load: \(line)\n") }
-        return !lines.isEmpty
+        let results = Collector.removeLeftovers(layout: layout)
+        for r in results { writeStderr("starve-load: \(r.message)\n") }
+        return results.contains { $0.removed }
     }
 }
 
@@ -160,8 +160,7 @@ extension StarveLoad {
         @OptionGroup var pins: PinDirectory
 
         func run() throws {
-            let leftovers = pins.removeLeftovers()
-            if leftovers && access(pins.pinDir, F_OK) != 0 {
+            if pins.removeLeftovers() && access(pins.pinDir, F_OK) != 0 {
                 print("unloaded: nothing was loaded at \(pins.pinDir); removed what an unfinished starve-load left")
                 return
             }
