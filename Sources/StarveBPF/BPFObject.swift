@@ -44,6 +44,15 @@ public struct BPFObject: ~Copyable {
         return out
     }
 
+    /// A loaded program's kernel id (bpf_prog_get_info_by_fd); nil before load.
+    static func programID(_ program: OpaquePointer) -> UInt32? {
+        let fd = bpf_program__fd(program)
+        guard fd >= 0 else { return nil }
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : nil
+    }
+
     /// Sets a map's size before load (bpf_map__set_max_entries).
     public func setMaxEntries(map name: String, _ n: UInt32) throws {
         guard let map = bpf_object__find_map_by_name(raw, name) else {

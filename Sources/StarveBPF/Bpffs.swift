@@ -40,8 +40,23 @@ public enum Bpffs {
         guard underDefault, access(defaultMount, F_OK) == 0, !isBpffs(defaultMount) else {
             throw StarveError("\(pinDir) is not on a bpf filesystem: pin under \(defaultMount), or mount one with `mount -t bpf bpf DIR`")
         }
+        guard Capability.sysAdmin.isEffective else {
+            throw StarveError("no bpf filesystem at \(defaultMount), and mounting one needs CAP_SYS_ADMIN: mount it first (`mount -t bpf bpf \(defaultMount)`) or run starve-load as root")
+        }
         try checkSyscall(mount("bpf", defaultMount, "bpf", 0, nil), "mount bpffs at \(defaultMount)")
         return true
+    }
+
+    /// A load stages its pins beside the pin directory and renames them into place, which
+    /// needs the parent directory to exist on the same bpffs.
+    static func requireStagingRoom(for pinDir: String) throws {
+        let parent = parent(of: pinDir)
+        guard access(parent, F_OK) == 0 else {
+            throw StarveError("\(parent) does not exist: create it (mkdir \(parent)) or choose another --pin-dir")
+        }
+        guard isBpffs(parent) else {
+            throw StarveError("\(parent) is not on a bpf filesystem: starve-load stages its pins beside the pin directory, on the same bpffs; pin into a directory under the mount (e.g. \(pinDir)/starve)")
+        }
     }
 
     /// The reader's check: a pin directory that is not on bpffs gets a precise message.

@@ -59,24 +59,38 @@ public final class PinnedCollection {
     public init(layout: PinLayout, tasksPath: String? = nil) throws {
         try Bpffs.requirePinDir(layout.directory)
         self.layout = layout
-        let configMap = try PinnedMap(path: layout.map(PinLayout.configMap))
-        try configMap.requireValueSize(starve_config.self)
-        guard let config = try configMap.lookup(UInt32(0), as: starve_config.self) else {
-            throw StarveError("\(configMap.path) is empty: the load did not finish; run starve-load unload, then load again")
-        }
-        guard config.abi_version == UInt32(STARVE_ABI_VERSION) else {
-            throw StarveError("the pins at \(layout.directory) speak ABI \(config.abi_version), this starve speaks \(STARVE_ABI_VERSION): unload and load again with this version")
-        }
-        self.config = config
+        config = try Self.readConfig(layout: layout)
         self.tasksPath = tasksPath ?? layout.tasksIterator
         guard access(self.tasksPath, F_OK) == 0 else {
             throw StarveError("no tasks iterator at \(self.tasksPath): the load did not finish; run starve-load unload, then load again")
         }
-        stats = try PinnedMap(path: layout.map(PinLayout.statsMap))
-        cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap))
-        try cpus.requireValueSize(starve_cpu.self)
-        pairs = try PinnedMap(path: layout.map(PinLayout.pairsMap))
-        try pairs.requireValueSize(starve_pair.self)
+        stats = try PinnedMap(path: layout.map(PinLayout.statsMap), key: UInt32.self, value: starve_stats.self, perCPU: true)
+        cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap), key: UInt32.self, value: starve_cpu.self, perCPU: true)
+        pairs = try PinnedMap(path: layout.map(PinLayout.pairsMap), key: starve_pair_key.self, value: starve_pair.self)
+    }
+
+    /// The pins' `starve_config`, once they are known to be this build's. The map is read as
+    /// raw bytes first, sized by the map itself: `abi_version` is the first four bytes of the
+    /// config in every ABI, so pins of another ABI, whatever the size of their config, get one
+    /// line that names their ABI and what to do.
+    public static func readConfig(layout: PinLayout) throws -> starve_config {
+        let map = try PinnedMap(path: layout.map(PinLayout.configMap))
+        let dir = layout.directory
+        let unload = "unload them with `starve-load unload --pin-dir \(dir)` and load again"
+        guard let bytes = try map.rawValue(index: 0) else {
+            throw StarveError("\(map.path) is empty: the load did not finish; \(unload)")
+        }
+        guard bytes.count >= MemoryLayout<UInt32>.size else {
+            throw StarveError("pins at \(dir) are from another starve build (a \(bytes.count)-byte \(PinLayout.configMap), this build's holds \(MemoryLayout<starve_config>.size)): \(unload)")
+        }
+        let abi = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        guard abi == UInt32(STARVE_ABI_VERSION) else {
+            throw StarveError("pins at \(dir) are from starve ABI \(abi), this build is ABI \(STARVE_ABI_VERSION): \(unload)")
+        }
+        guard bytes.count == MemoryLayout<starve_config>.size else {
+            throw StarveError("pins at \(dir) are from another build of starve ABI \(abi) (a \(bytes.count)-byte \(PinLayout.configMap), this build's holds \(MemoryLayout<starve_config>.size)): \(unload)")
+        }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: starve_config.self) }
     }
 
     /// Every live thread, as the kernel and the programs have counted it so far, and the

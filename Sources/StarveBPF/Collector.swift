@@ -10,7 +10,7 @@ public struct LoadOptions: Sendable {
     public var objectPath: String?
     /// Kernel BTF for CO-RE.
     public var btfPath = "/sys/kernel/btf/vmlinux"
-    /// Group whose members may read the maps; nil: root only.
+    /// Group whose members may read the maps; nil: the loading user (and root) only.
     public var group: String?
     /// Size of the `preempt_pairs` map (victim x preemptor cells).
     public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
@@ -94,11 +94,14 @@ public struct LoadReport: Sendable {
 public enum Collector {
     /// Loads the BPF object, attaches its programs, pins maps and links under the pin directory
     /// with the requested ownership, and returns; collection goes on in the kernel.
-    /// Anything pinned before a failure is removed again.
+    ///
+    /// All or nothing: everything is pinned into a staging directory beside the pin directory
+    /// (``StagingDirectory``), which one rename(2) then makes the pin directory. An error or a
+    /// stop signal at any step (``LoadSteps``) removes the staging directory, and the links
+    /// that were only fds detach as they close; a kill -9 leaves a staging directory that the
+    /// next starve-load command removes (``removeLeftovers(layout:)``).
     public static func load(_ options: LoadOptions) throws -> LoadReport {
-        guard geteuid() == 0 else {
-            throw StarveError("starve-load must run as root: loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)")
-        }
+        try Capability.requireForLoad()
         guard access(options.btfPath, R_OK) == 0 else {
             throw StarveError("no kernel BTF at \(options.btfPath): the kernel needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE")
         }
@@ -119,16 +122,19 @@ public enum Collector {
             throw StarveError("--wait-source sched-info: this kernel does not keep sched_info (/proc/self/schedstat has no timeslices); use --wait-source wakeup")
         }
         let gid: gid_t? = try options.group.map(groupID(named:))
+        if let gid, let group = options.group { try requireGroupChange(to: gid, named: group) }
         let objectPath = try BPFObjectLocator.locate(explicit: options.objectPath)
         let layout = options.layout
 
         let mounted = try Bpffs.ensureMounted(for: layout.directory)
+        try Bpffs.requireStagingRoom(for: layout.directory)
         if access(layout.directory, F_OK) == 0 {
             if !directoryIsEmpty(layout.directory) {
                 throw StarveError("already loaded at \(layout.directory): run `starve-load unload --pin-dir \(layout.directory)` first")
             }
         }
 
+        var steps = LoadSteps()
         let object = try BPFObject(path: objectPath, btfPath: options.btfPath == "/sys/kernel/btf/vmlinux" ? nil : options.btfPath)
         let mapNames = object.maps.map(\.name)
         var settings: starve_settings?
@@ -143,7 +149,10 @@ public enum Collector {
             for name in PinLayout.wakeupPrograms { try object.setAutoload(program: name, waitSource == .wakeup) }
             settings = s
         }
+        try steps.reach("open")
         try object.load()
+        steps.programIDs = object.programs.compactMap { BPFObject.programID($0.handle) }
+        try steps.reach("load")
         if mapNames.contains(PinLayout.configMap) {
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)
@@ -161,44 +170,88 @@ public enum Collector {
                 try check(bpf_map_update_elem(pidsFD, &pid, &one, UInt64(BPF_ANY)), "write \(PinLayout.eventPidsMap)")
             }
         }
+        try steps.reach("configure")
 
-        var created: [String] = []  // pins and directories to remove if anything fails
+        // Everything is pinned under the staging directory; its rename is the commit point.
+        let staging = PinLayout(directory: StagingDirectory.mine(.loading, for: layout).path)
+        var links: [String] = []
         do {
-            for dir in [layout.directory, layout.mapsDirectory, layout.linksDirectory] where access(dir, F_OK) != 0 {
-                try checkSyscall(mkdir(dir, 0o700), "create \(dir)")
-                created.append(dir)
+            for dir in [staging.directory, staging.mapsDirectory, staging.linksDirectory] {
+                if mkdir(dir, 0o700) != 0 {
+                    let e = errno
+                    if e == EACCES || e == EPERM {
+                        throw StarveError("permission denied creating \(dir): starve-load needs write access to \(Bpffs.parent(of: layout.directory))")
+                    }
+                    throw BPFError("create \(dir)", errno: e)
+                }
             }
+            try steps.reach("stage")
             for (name, map) in object.maps {
-                let path = layout.map(name)
+                let path = staging.map(name)
                 try check(bpf_map__pin(map, path), "pin map \(name) at \(path)")
-                created.append(path)
+                try steps.reach("pin-map:\(name)")
             }
-            var links: [String] = []
             for (name, program) in object.programs {
                 let link = try BPFLink(program: program, name: name)
+                try steps.reach("attach:\(name)")
                 // The iterator is what readers read: pinned beside the maps, not with the links.
-                let path = name == PinLayout.tasksIteratorProgram ? layout.tasksIterator : layout.link(name)
-                try link.pin(at: path)
-                created.append(path)
+                try link.pin(at: name == PinLayout.tasksIteratorProgram ? staging.tasksIterator : staging.link(name))
                 links.append(name)
-            }
-            try setOwnership(layout: layout, maps: mapNames, gid: gid, groupStacks: options.groupStacks)
-            return LoadReport(programs: links, maps: mapNames, mountedBpffs: mounted, objectPath: objectPath, waitSource: waitSource)
+                try steps.reach("pin-link:\(name)")
+            } // each link's fd closes here: a pinned link stays attached through its pin
+            try setOwnership(layout: staging, maps: mapNames, gid: gid, groupStacks: options.groupStacks)
+            try steps.reach("own")
+            try commit(staging: staging, to: layout, steps: &steps)
         } catch {
-            for path in created.reversed() { _ = unlink(path) == 0 || rmdir(path) == 0 }
+            // Unpinned links detached as their fds closed; removing the pins detaches the rest.
+            _ = try? PinTree.remove(staging.directory)
             throw error
+        }
+        do {
+            try steps.reach("committed", stoppable: false)
+        } catch {
+            throw StarveError("\(error); the collection at \(layout.directory) is complete and stays loaded")
+        }
+        return LoadReport(programs: links, maps: mapNames, mountedBpffs: mounted, objectPath: objectPath, waitSource: waitSource)
+    }
+
+    /// The commit point: one rename(2) makes the staged tree the pin directory. An empty
+    /// skeleton (`maps/` and `links/` with nothing in them, left by an old interrupted unload)
+    /// is cleared first; a pin directory with pins in it (a concurrent load that committed
+    /// first) makes the rename fail, and this load is undone.
+    static func commit(staging: PinLayout, to layout: PinLayout, steps: inout LoadSteps) throws {
+        if access(layout.directory, F_OK) == 0, directoryIsEmpty(layout.directory) {
+            for dir in [layout.mapsDirectory, layout.linksDirectory] { _ = rmdir(dir) }
+        }
+        try steps.reach("commit")
+        guard rename(staging.directory, layout.directory) == 0 else {
+            let e = errno
+            if e == ENOTEMPTY || e == EEXIST {
+                throw StarveError("already loaded at \(layout.directory): run `starve-load unload --pin-dir \(layout.directory)` first")
+            }
+            throw BPFError("rename \(staging.directory) to \(layout.directory)", errno: e)
         }
     }
 
-    /// Maps readable by `gid` (0640, directories 0750) or by root only (0600, 0700);
-    /// links always root only: removing a link pin detaches the program. The events' stacks
-    /// (addresses) stay root-only unless `groupStacks`.
+    /// Giving the pins to `gid`: the owner may give a file to a group it is in; any other
+    /// group needs CAP_CHOWN.
+    static func requireGroupChange(to gid: gid_t, named name: String) throws {
+        if gid == getegid() || Capability.chown.isEffective { return }
+        let n = getgroups(0, nil)
+        var groups = [gid_t](repeating: 0, count: Int(max(0, n)))
+        if n > 0, getgroups(n, &groups) == n, groups.contains(gid) { return }
+        throw StarveError("--group \(name): giving the pins to a group this user is not in needs CAP_CHOWN: run as root, add CAP_CHOWN, or pick one of your groups")
+    }
+
+    /// Maps readable by `gid` (0640, directories 0750) or by their owner only (0600, 0700);
+    /// links always owner only: removing a link pin detaches the program. The events' stacks
+    /// (addresses) stay owner-only unless `groupStacks`.
+    /// The owner stays the loading user (root, or the user given CAP_BPF and CAP_PERFMON).
     static func setOwnership(layout: PinLayout, maps: [String], gid: gid_t?, groupStacks: Bool) throws {
-        let group = gid ?? 0
         let dirMode: mode_t = gid == nil ? 0o700 : 0o750
         let mapMode: mode_t = gid == nil ? 0o600 : 0o640
         for dir in [layout.directory, layout.mapsDirectory] {
-            try checkSyscall(chown(dir, 0, group), "chown \(dir)")
+            if let gid { try checkSyscall(chown(dir, uid_t.max, gid), "chown \(dir)") }
             try checkSyscall(chmod(dir, dirMode), "chmod \(dir)")
         }
         try checkSyscall(chmod(layout.linksDirectory, 0o700), "chmod \(layout.linksDirectory)")
@@ -213,39 +266,36 @@ public enum Collector {
         }
         if access(layout.tasksIterator, F_OK) == 0 { readable.append((layout.tasksIterator, mapMode)) }
         for (path, mode) in readable {
-            try checkSyscall(chown(path, 0, group), "chown \(path)")
+            if let gid { try checkSyscall(chown(path, uid_t.max, gid), "chown \(path)") }
             try checkSyscall(chmod(path, mode), "chmod \(path)")
         }
     }
 
-    /// Removes every pin under the pin directory (detaching the programs) and the directory.
-    /// Returns the removed pins.
+    /// Removes every pin under the pin directory (detaching the programs) and the directory,
+    /// whatever build or ABI made them: nothing is read, pins are only unlinked. The pin
+    /// directory is first renamed to a staging name (``StagingDirectory``), so it is gone at
+    /// once; a kill -9 in the middle leaves a staging directory that the next starve-load
+    /// command removes. Needs write access to the pins' directories, no capability when the
+    /// same user loaded them. Returns the removed pins.
     @discardableResult
     public static func unload(layout: PinLayout) throws -> [String] {
-        guard geteuid() == 0 else { throw StarveError("starve-load unload must run as root") }
         guard access(layout.directory, F_OK) == 0 else {
             throw StarveError("nothing loaded at \(layout.directory)")
         }
         guard Bpffs.isBpffs(layout.directory) else {
             throw StarveError("\(layout.directory) is not on a bpf filesystem: refusing to remove anything there")
         }
-        var removed: [String] = []
-        // Links first: programs stop before their maps go.
-        if access(layout.tasksIterator, F_OK) == 0 {
-            try checkSyscall(unlink(layout.tasksIterator), "remove \(layout.tasksIterator)")
-            removed.append(layout.tasksIterator)
+        let top = listDirectory(layout.directory)
+        guard top.isEmpty || top.contains(where: { ["maps", "links", "tasks"].contains($0) }) else {
+            throw StarveError("\(layout.directory) does not look like starve's pins (no maps/, links/ or tasks): refusing to remove it")
         }
-        for dir in [layout.linksDirectory, layout.mapsDirectory] {
-            for name in listDirectory(dir) {
-                let path = dir + "/" + name
-                try checkSyscall(unlink(path), "remove \(path)")
-                removed.append(path)
-            }
-        }
-        for dir in [layout.linksDirectory, layout.mapsDirectory, layout.directory] where access(dir, F_OK) == 0 {
-            try checkSyscall(rmdir(dir), "remove \(dir) (does it hold pins that starve did not make?)")
-        }
-        return removed
+        let doomed = StagingDirectory.mine(.unloading, for: layout).path
+        if rename(layout.directory, doomed) == 0 { return try PinTree.remove(doomed) }
+        let e = errno
+        if e == EACCES || e == EPERM { throw PinTree.removalError(layout.directory, e) }
+        // A pin directory that is itself a mount point cannot move: removed where it is.
+        guard e == EBUSY || e == EXDEV else { throw BPFError("rename \(layout.directory) to \(doomed)", errno: e) }
+        return try PinTree.remove(layout.directory)
     }
 
     /// Whether the kernel keeps sched_info: /proc/self/schedstat counts our timeslices (always on

@@ -1,5 +1,5 @@
 /// Where starve pins things under its pin directory:
-/// `maps/<map>` (group-readable when --group is given), `links/<program>` (root only), and
+/// `maps/<map>` (group-readable when --group is given), `links/<program>` (the loading user only), and
 /// `tasks`, the pinned iterator that reports every thread (readable like the maps).
 public struct PinLayout: Sendable, Equatable {
     /// Default pin directory.
@@ -19,6 +19,13 @@ public struct PinLayout: Sendable, Equatable {
     public func link(_ name: String) -> String { linksDirectory + "/" + name }
     /// The `tasks` iterator: reading it yields one `struct starve_task` per live thread.
     public var tasksIterator: String { directory + "/tasks" }
+
+    /// The pin directory a pin lies in: `<dir>/maps/<map>` and `<dir>/links/<program>` belong
+    /// to `<dir>`, anything else to its parent directory.
+    public static func directory(ofPin path: String) -> String {
+        let parent = Bpffs.parent(of: path)
+        return parent.hasSuffix("/maps") || parent.hasSuffix("/links") ? Bpffs.parent(of: parent) : parent
+    }
 
     /// The program behind the `tasks` iterator (pinned as `tasksIterator`, not under links/).
     public static let tasksIteratorProgram = "starve_iter_tasks"

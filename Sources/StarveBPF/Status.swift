@@ -38,9 +38,12 @@ public struct CollectorStatus: Sendable {
                 guard let c = p.runCount, let t = p.runTimeNs else { return "-" }
                 return c == 0 ? "- (kernel.bpf_stats_enabled=0)" : formatFixed(Double(t) / Double(c), decimals: 1)
             }()
-            return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (root only)", p.programID.map(String.init) ?? "-",
+            return [p.name, p.attached.map { $0 ? "yes" : "NO" } ?? "? (loader only)", p.programID.map(String.init) ?? "-",
                     p.runCount.map(String.init) ?? "-", nsPerEvent]
         }, leftAligned: [0, 1])
+        if programs.contains(where: { $0.programID != nil && $0.runCount == nil }) {
+            out += "(RUN_CNT and NS/EVENT need CAP_SYS_ADMIN: the kernel gives a program's fd by id to it only)\n"
+        }
         out += "\n"
         out += renderTable(headers: ["MAP", "ENTRIES", "MAX", "FILL%"], rows: maps.map { m in
             [m.name, m.entries.map(String.init) ?? "-", String(m.maxEntries),
@@ -79,27 +82,30 @@ public struct CollectorStatus: Sendable {
 
 extension Collector {
     /// Reads what is pinned under `layout`: programs (attached? cost per event), map fill levels,
-    /// and the drop counters. Links are root-only pins: other users see maps and counters.
+    /// and the drop counters. Links are pins of the loading user (and root): others see maps and counters.
     public static func status(layout: PinLayout) throws -> CollectorStatus {
         try Bpffs.requirePinDir(layout.directory)
         var status = CollectorStatus(directory: layout.directory, programs: [], maps: [])
-        for name in listDirectory(layout.mapsDirectory) {
+        let mapNames = listDirectory(layout.mapsDirectory)
+        if mapNames.contains(PinLayout.configMap) { // starve's pins (the floor has no maps): this build's?
+            let c = try PinnedCollection.readConfig(layout: layout)
+            status.abiVersion = c.abi_version
+            status.loadedForNs = monotonicNs() &- c.loaded_at_ns
+        }
+        for name in mapNames {
             let map = try PinnedMap(path: layout.map(name))
             var entries: Int? = nil
             if [BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH].contains(where: { map.info.type == $0.rawValue }) { entries = map.countKeys() }
             status.maps.append(.init(name: name, entries: entries, maxEntries: map.maxEntries))
-            if name == PinLayout.statsMap, map.valueSize == MemoryLayout<starve_stats>.size {
+            if name == PinLayout.statsMap {
+                try map.requireShape(key: UInt32.self, value: starve_stats.self, perCPU: true)
                 status.stats = PinnedCollection.sum(try map.perCPUValues(as: starve_stats.self))
-            }
-            if name == PinLayout.configMap, let c = try map.lookup(UInt32(0), as: starve_config.self) {
-                status.abiVersion = c.abi_version
-                status.loadedForNs = monotonicNs() &- c.loaded_at_ns
             }
         }
         var threads = 0
         if (try? PinnedCollection.readRecords(path: layout.tasksIterator) { _ in threads += 1 }) != nil { status.threads = threads }
         if access(layout.linksDirectory, R_OK | X_OK) != 0 {
-            status.programs = [.init(name: "(links are readable by root only)", attached: nil)]
+            status.programs = [.init(name: "(links are readable by the loading user and root only)", attached: nil)]
             return status
         }
         for name in listDirectory(layout.linksDirectory) {

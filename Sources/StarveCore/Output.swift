@@ -86,10 +86,13 @@ public enum JSONLines {
         return out + "\""
     }
 
-    static func value(_ v: FieldValue) -> String {
+    /// One value. JSON has no NaN or infinity: a non-finite figure (a ratio over an empty
+    /// interval, say) is `null`, like a missing one, so every line stays valid JSON.
+    public static func value(_ v: FieldValue) -> String {
         switch v {
         case .string(let s): return string(s)
         case .none: return "null"
+        case .double(let x, _) where !x.isFinite: return "null"
         default: return CSV.text(v)
         }
     }

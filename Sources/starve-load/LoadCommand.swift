@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import StarveBPF
 import StarveCore
 
@@ -7,7 +8,7 @@ import StarveCore
 struct StarveLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starve-load",
-        abstract: "Load starve's scheduler probes into the kernel and pin their maps (root).",
+        abstract: "Load starve's scheduler probes into the kernel and pin their maps (root, or CAP_BPF + CAP_PERFMON).",
         discussion: """
             Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_migrate_task, \
             sched_pi_setprio and sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
@@ -26,6 +27,15 @@ struct PinDirectory: ParsableArguments {
     var pinDir: String = PinLayout.defaultDirectory
 
     var layout: PinLayout { PinLayout(directory: pinDir) }
+
+    /// Removes what a starve-load that died (kill -9) left beside the pin directory, saying so on
+    /// stderr; every command does this first. Returns whether it removed anything.
+    @discardableResult
+    func removeLeftovers() -> Bool {
+        let results = Collector.removeLeftovers(layout: layout)
+        for r in results { writeStderr("starve-load: \(r.message)\n") }
+        return results.contains { $0.removed }
+    }
 }
 
 extension StarveLoad {
@@ -129,9 +139,17 @@ extension StarveLoad {
             options.eventPids = eventPids
             options.eventsOff = noEvents
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
-            let report = try Collector.load(options)
+            pins.removeLeftovers()
+            let report: LoadReport
+            do {
+                report = try Collector.load(options)
+            } catch let stop as LoadInterrupted {
+                writeStderr("Error: \(stop)\n")
+                throw ExitCode(128 + stop.signal)
+            }
             if report.mountedBpffs { print("mounted bpffs at \(Bpffs.defaultMount)") }
-            let who = group.map { "root and group \($0)" } ?? "root only"
+            let owner = geteuid() == 0 ? "root" : (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())") + ", root"
+            let who = group.map { "\(owner) and group \($0)" } ?? "\(owner) only"
             print("loaded \(report.objectPath): \(report.programs.count) programs attached, \(report.maps.count) maps pinned under \(pins.pinDir) (readable by \(who)); waits from \(report.waitSource.rawValue)")
         }
     }
@@ -142,6 +160,7 @@ extension StarveLoad {
         @OptionGroup var pins: PinDirectory
 
         func run() throws {
+            pins.removeLeftovers()
             print(try Collector.status(layout: pins.layout).render(), terminator: "")
         }
     }
@@ -152,6 +171,10 @@ extension StarveLoad {
         @OptionGroup var pins: PinDirectory
 
         func run() throws {
+            if pins.removeLeftovers() && access(pins.pinDir, F_OK) != 0 {
+                print("unloaded: nothing was loaded at \(pins.pinDir); removed what an unfinished starve-load left")
+                return
+            }
             let removed = try Collector.unload(layout: pins.layout)
             print("unloaded: removed \(removed.count) pins and \(pins.pinDir)")
         }

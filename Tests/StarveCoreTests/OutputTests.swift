@@ -55,6 +55,28 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(object["runtime_delta_ns"] as? Int, 250_000_000)
     }
 
+    func testNonFiniteFiguresAreJSONNull() throws {
+        let line = JSONLines.object([("nan", .double(.nan, decimals: 2)), ("inf", .double(.infinity, decimals: 0)),
+                                     ("neg_inf", .double(-.infinity, decimals: 3)), ("x", .double(1.5, decimals: 2))])
+        XCTAssertEqual(line, "{\"nan\":null,\"inf\":null,\"neg_inf\":null,\"x\":1.50}\n")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertTrue(object["nan"] is NSNull && object["inf"] is NSNull && object["neg_inf"] is NSNull)
+        XCTAssertEqual(object["x"] as? Double, 1.5)
+    }
+
+    func testTaskRowsWithNonFiniteFiguresStayValidJSON() throws {
+        let (ctx, rows) = sample(comm: "w")
+        var odd = try XCTUnwrap(rows.first)
+        odd.runtimeEMANs = .nan
+        var inf = odd
+        inf.runtimeEMANs = -.infinity
+        let text = SampleFormatter().jsonLines(ctx, [odd, inf])
+        for line in text.split(separator: "\n") {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            XCTAssertTrue(object["runtime_ema_ns"] is NSNull, String(line))
+        }
+    }
+
     func testEveryColumnIsDocumented() throws {
         var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { dir.deleteLastPathComponent() }

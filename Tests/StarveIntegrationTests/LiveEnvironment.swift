@@ -84,16 +84,6 @@ enum Live {
                            file: file, line: line)
     }
 
-    /// Skips (or, in CI, fails) when the machine lacks what a test assumes.
-    static func requireMachine(_ condition: Bool, _ reason: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        guard !condition else { return }
-        if ProcessInfo.processInfo.environment["STARVE_REQUIRE_BPF"] == "1" {
-            XCTFail("STARVE_REQUIRE_BPF=1 but \(reason)", file: file, line: line)
-            throw XCTSkip("failed: \(reason)")
-        }
-        throw XCTSkip(reason)
-    }
-
     static let repoRoot: String = {
         var dir = (#filePath as NSString).deletingLastPathComponent
         while dir != "/" && !FileManager.default.fileExists(atPath: dir + "/Package.swift") {

@@ -46,10 +46,10 @@ final class PermissionTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("permission denied"), refused.stderr)
         XCTAssertEqual(refused.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, "not one line: \(refused.stderr)")
 
-        // Loading needs root, and says so.
+        // Loading needs CAP_BPF and CAP_PERFMON (LeastPrivilegeTests), and says so.
         let notRoot = try runTool(dir.path + "/starve-load", ["--pin-dir", collector.pinDir + "-x"], asUser: memberID)
         XCTAssertNotEqual(notRoot.status, 0)
-        XCTAssertTrue(notRoot.stderr.contains("must run as root"), notRoot.stderr)
+        XCTAssertTrue(notRoot.stderr.contains("needs CAP_BPF and CAP_PERFMON"), notRoot.stderr)
     }
 
     private func ids(_ user: String) throws -> (uid: uid_t, gid: gid_t) {
