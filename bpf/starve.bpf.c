@@ -30,7 +30,7 @@
 #define PF_KTHREAD 0x00200000
 #define NSEC_PER_SEC 1000000000ULL
 #define E2BIG 7
-/* Waits at least this long are remembered per task (`long_waits`) for inversion checks. */
+/* Waits at least this long are remembered per task (task_state.long_waits) for inversion checks. */
 #define LONG_WAIT_NS 1000000ULL
 #define LONG_WAIT_SLOTS 4
 
@@ -55,26 +55,49 @@ const volatile struct starve_settings settings SEC(".rodata.settings") = {
 	.events = 1,
 };
 
+/* One of a task's last few long run-queue waits (>= LONG_WAIT_NS), so that a wakeup can tell
+ * whether the waker spent a blocked task's time waiting for a CPU itself. */
+struct long_wait {
+	__u64 end_ns;   /* on the programs' clock */
+	__u64 len_ns;
+	__u32 preemptor_pid;
+	__u32 _pad;
+};
+
 /* BPF-side only: what the programs count per thread, in task-local storage. The `tasks`
  * iterator copies it into struct starve_task next to what the kernel counts itself. */
 struct task_state {
+	/* What every switch-in and runnable switch-out touches, together (under saturation a
+	 * thread's storage is cold when it gets a CPU back: each cache line is a miss). */
+	__u64 run_delay_seen;      /* sched_info: run_delay as of the last wait closed here */
+	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
+	__u32 queued_cause;        /* enum starve_wait_cause of the open wait */
+	__u32 preemptor_pid;
+	__u32 preemptor_tgid;
+	__u32 preemptor_start;     /* start tag of the preemptor's process */
+	/* This thread's own cpu cgroup id, valid while its css_set is `css_set`, and the start
+	 * tag of its process: what a switch would otherwise chase pointers for. A task holds a
+	 * reference to its css_set, so the pointer cannot be reused while it is current. */
+	__u64 css_set;
+	__u64 cgroup_id;
+	__u32 start;
+	__u32 long_next;           /* next slot of long_waits */
 	struct starve_wait wait_wakeup;
 	struct starve_wait wait_preempt;
 	struct starve_wait wait_throttled;
-	__u32 wait_hist[STARVE_HIST_SLOTS];
 	__u64 preempted_same;
 	__u64 preempted_other;
 	__u64 preempted_system;
 	__u64 preemptions_caused;
+	__u32 wait_hist[STARVE_HIST_SLOTS];
+	struct starve_pair_slot pairs[STARVE_PAIR_SLOTS];
+	struct long_wait long_waits[LONG_WAIT_SLOTS];
+	/* Rare paths. */
 	__u64 migration_storms;
 	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
-	__u64 run_delay_seen;      /* sched_info: run_delay as of the last wait closed here */
-	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
 	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
-	__u32 queued_cause;        /* enum starve_wait_cause of the open wait */
-	__u32 preemptor_pid;
-	__u32 preemptor_tgid;
 	__u32 mig_window_count;
+	__u32 _pad;
 };
 
 struct {
@@ -107,9 +130,9 @@ struct {
 	__type(value, struct starve_config);
 } starve_config SEC(".maps");
 
-/* Victim x preemptor (cgroup, process) matrix. */
+/* Victim x preemptor (cgroup, process) matrix beyond the threads' own slots (starve.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, STARVE_DEFAULT_MAX_PAIRS);
 	__type(key, struct starve_pair_key);
 	__type(value, struct starve_pair);
@@ -147,29 +170,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct rate_window);
 } event_budget SEC(".maps");
-
-/* BPF-side only: each task's last few long run-queue waits (>= LONG_WAIT_NS), so that a wakeup
- * can tell whether the waker spent a blocked task's time waiting for a CPU itself. Written only
- * when a long wait ends, read only when a long-blocked task is woken. */
-struct long_wait {
-	__u64 end_ns;   /* on the programs' clock */
-	__u64 len_ns;
-	__u32 preemptor_pid;
-	__u32 _pad;
-};
-
-struct long_waits {
-	struct long_wait slot[LONG_WAIT_SLOTS];
-	__u32 next;
-	__u32 _pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct long_waits);
-} long_waits SEC(".maps");
 
 /* The task each CPU last switched to (struct starve_cpu). */
 struct {
@@ -214,9 +214,27 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
+/* The start tag of p's process (starve_task.process_start). */
+static __always_inline __u32 process_start(struct task_struct *p)
+{
+	return (__u32)(p->group_leader->start_time >> 20);
+}
+
 static __always_inline struct task_state *task_state_of(struct task_struct *p)
 {
 	return bpf_task_storage_get(&task_states, p, 0, 0);
+}
+
+/* p's cpu cgroup id through its storage's cache: one load while its css_set stays the same. */
+static __always_inline __u64 cached_cgroup_id(struct task_struct *p, struct task_state *t)
+{
+	__u64 css_set = (__u64)p->cgroups;
+
+	if (t->css_set != css_set) {
+		t->cgroup_id = starve_cpu_cgroup_id(p);
+		t->css_set = css_set;
+	}
+	return t->cgroup_id;
 }
 
 /* First switch-in of a thread (or of one that existed before the load): out of line, it
@@ -230,8 +248,10 @@ static __noinline struct task_state *task_create(struct task_struct *p)
 		return NULL;
 	t = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	/* Waits from now on: what the kernel summed before is not ours to count. */
-	if (t)
+	if (t) {
 		t->run_delay_seen = starve_run_delay(p);
+		t->start = process_start(p);
+	}
 	if (st) {
 		if (t)
 			st->tasks_created++;
@@ -436,59 +456,88 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	event_submit(e, st);
 }
 
-/* A wait of `victim` ended: book it in the victim x preemptor matrix. */
-static __noinline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
+/* Adds one wait (or, folding, `n` of them) to `preempt_pairs` under `key`. Out of line: only
+ * for a thread's overflow and at its exit. */
+static __noinline void pair_add(struct starve_pair_key *key, __u64 n, __u64 wait_ns, __u64 max_ns)
 {
-	struct starve_pair_key key = {};
+	struct starve_stats *st = cpu_stats();
 	struct starve_pair *pair;
 
-	if (!t || !victim)
+	if (!key)
 		return;
-	key.victim_cgroup_id = starve_cpu_cgroup_id(victim);
-	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
-	key.victim_tgid = victim->tgid;
-	key.preemptor_tgid = t->preemptor_tgid;
-	pair = bpf_map_lookup_elem(&preempt_pairs, &key);
+	pair = bpf_map_lookup_elem(&preempt_pairs, key);
 	if (!pair) {
 		struct starve_pair fresh = {};
 
-		if (bpf_map_update_elem(&preempt_pairs, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
-			struct starve_stats *st = cpu_stats();
-
+		if (bpf_map_update_elem(&preempt_pairs, key, &fresh, BPF_NOEXIST) == 0 && st)
+			st->pairs_created++;
+		pair = bpf_map_lookup_elem(&preempt_pairs, key);
+		if (!pair) {
 			if (st)
 				st->pairs_map_full++;
 			return;
 		}
-		pair = bpf_map_lookup_elem(&preempt_pairs, &key);
-		if (!pair)
-			return;
 	}
-	pair->count++;
-	pair->wait_ns += delta;
-	if (delta > pair->max_ns)
-		pair->max_ns = delta;
+	__sync_fetch_and_add(&pair->count, n);
+	__sync_fetch_and_add(&pair->wait_ns, wait_ns);
+	if (max_ns > pair->max_ns)
+		pair->max_ns = max_ns; /* a racing larger max may be lost: a maximum, not a sum */
 }
 
-/* A long wait of `pid` ended: remember it for inversion checks. */
-static __noinline void remember_long_wait(__u32 pid, struct task_state *t, __u64 now, __u64 delta)
+/* A wait of `victim` whose slots are all taken by other preemptors: straight to the map. */
+static __noinline void account_overflow(struct task_struct *victim, struct task_state *t, __u64 delta)
 {
-	struct long_waits *lw, fresh = {};
+	struct starve_stats *st = cpu_stats();
+	struct starve_pair_key key = {};
+
+	if (!victim || !t)
+		return;
+	key.victim_cgroup_id = cached_cgroup_id(victim, t);
+	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
+	key.victim_tgid = victim->tgid;
+	key.preemptor_tgid = t->preemptor_tgid;
+	key.victim_start = t->start;
+	key.preemptor_start = t->preemptor_start;
+	if (st)
+		st->pairs_overflow++;
+	pair_add(&key, 1, delta, delta);
+}
+
+/* A wait of `victim` ended: book it to its preemptor, in the victim's own slots (a scan of a few
+ * entries of storage already at hand), or, once they are all taken by others, in the map. */
+static __always_inline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
+{
 	__u32 i;
 
-	if (!t)
+	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
+		struct starve_pair_slot *s = &t->pairs[i];
+
+		if (s->count == 0) {
+			s->preemptor_cgroup_id = t->preemptor_cgroup_id;
+			s->preemptor_tgid = t->preemptor_tgid;
+			s->preemptor_start = t->preemptor_start;
+		} else if (s->preemptor_tgid != t->preemptor_tgid || s->preemptor_start != t->preemptor_start ||
+			   s->preemptor_cgroup_id != t->preemptor_cgroup_id) {
+			continue;
+		}
+		s->count++;
+		s->wait_ns += delta;
+		if (delta > s->max_ns)
+			s->max_ns = delta;
 		return;
-	lw = bpf_map_lookup_elem(&long_waits, &pid);
-	if (!lw) {
-		bpf_map_update_elem(&long_waits, &pid, &fresh, BPF_ANY);
-		lw = bpf_map_lookup_elem(&long_waits, &pid);
-		if (!lw)
-			return;
 	}
-	i = lw->next % LONG_WAIT_SLOTS;
-	lw->slot[i].end_ns = now;
-	lw->slot[i].len_ns = delta;
-	lw->slot[i].preemptor_pid = t->preemptor_pid;
-	lw->next = i + 1;
+	account_overflow(victim, t, delta);
+}
+
+/* A long wait ended: remember it for inversion checks (in the task's own storage). */
+static __always_inline void remember_long_wait(struct task_state *t, __u64 now, __u64 delta)
+{
+	__u32 i = t->long_next % LONG_WAIT_SLOTS;
+
+	t->long_waits[i].end_ns = now;
+	t->long_waits[i].len_ns = delta;
+	t->long_waits[i].preemptor_pid = t->preemptor_pid;
+	t->long_next = i + 1;
 }
 
 /* A wakeup wait of a millisecond or more: booked to the task that held the CPU until now. */
@@ -498,6 +547,7 @@ static __noinline void blame_holder(struct task_struct *prev, struct task_state 
 		return;
 	t->preemptor_pid = prev->pid;
 	t->preemptor_tgid = prev->pid ? prev->tgid : 0;
+	t->preemptor_start = prev->pid ? process_start(prev) : 0;
 	t->preemptor_cgroup_id = prev->pid ? starve_cpu_cgroup_id(prev) : 0;
 }
 
@@ -530,7 +580,7 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 	if (delta >= LONG_WAIT_NS || delta >= settings.threshold_ns[0]) {
 		t->queued_cause = cause; /* the out-of-line callees read it there */
 		if (delta >= LONG_WAIT_NS)
-			remember_long_wait(next->pid, t, now, delta);
+			remember_long_wait(t, now, delta);
 		if (delta >= settings.threshold_ns[0])
 			emit_starvation(ctx, prev, next, t, delta);
 	}
@@ -545,7 +595,6 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 {
 	struct starve_stats *st = cpu_stats();
 	struct task_state *pt;
-	struct cgroup *pcg, *ncg;
 	bool throttled;
 
 	if (!prev || !next)
@@ -561,25 +610,28 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 		st->throttled_switches++;
 	pt->preemptor_pid = next->pid;
 	pt->preemptor_tgid = next->pid ? next->tgid : 0;
+	pt->preemptor_start = 0;
 	pt->preemptor_cgroup_id = 0;
 	if (!next->pid) {
 		/* the idle task: the CPU went idle with prev runnable (it is being moved away) */
 		return;
 	}
-	ncg = starve_cpu_cgroup(next);
-	pt->preemptor_cgroup_id = ncg->kn->id;
-	if (nt)
+	if (nt) {
+		pt->preemptor_start = nt->start;
+		pt->preemptor_cgroup_id = cached_cgroup_id(next, nt);
 		nt->preemptions_caused++;
+	} else {
+		pt->preemptor_start = process_start(next);
+		pt->preemptor_cgroup_id = starve_cpu_cgroup_id(next);
+	}
 	if (throttled) {
 		/* its own quota took the CPU, not the next task */
 	} else if ((next->flags & PF_KTHREAD) || pt->preemptor_cgroup_id <= STARVE_ROOT_CGROUP_ID) {
 		pt->preempted_system++;
+	} else if (cached_cgroup_id(prev, pt) == pt->preemptor_cgroup_id) {
+		pt->preempted_same++;
 	} else {
-		pcg = starve_cpu_cgroup(prev);
-		if (pcg == ncg)
-			pt->preempted_same++;
-		else
-			pt->preempted_other++;
+		pt->preempted_other++;
 	}
 }
 
@@ -635,13 +687,13 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 
 /* Of `lw`, how long the waker waited on a run queue within [from, to], and who kept it off
  * the CPU longest. */
-static __always_inline __u64 waited_within(struct long_waits *lw, __u64 from, __u64 to, __u32 *preemptor)
+static __always_inline __u64 waited_within(struct task_state *lw, __u64 from, __u64 to, __u32 *preemptor)
 {
 	__u64 total = 0, best = 0;
 	__u32 i;
 
 	for (i = 0; i < LONG_WAIT_SLOTS; i++) {
-		__u64 end = lw->slot[i].end_ns, len = lw->slot[i].len_ns, begin, overlap;
+		__u64 end = lw->long_waits[i].end_ns, len = lw->long_waits[i].len_ns, begin, overlap;
 
 		if (!end || end <= from || end - len >= to)
 			continue;
@@ -652,7 +704,7 @@ static __always_inline __u64 waited_within(struct long_waits *lw, __u64 from, __
 		total += overlap;
 		if (overlap > best) {
 			best = overlap;
-			*preemptor = lw->slot[i].preemptor_pid;
+			*preemptor = lw->long_waits[i].preemptor_pid;
 		}
 	}
 	return total;
@@ -666,7 +718,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	struct task_struct *waker = bpf_get_current_task_btf();
 	struct starve_stats *st = cpu_stats();
 	__u32 pid = p->pid, waker_pid = waker->pid, preemptor = 0;
-	struct long_waits *lw;
+	struct task_state *lw;
 	struct starve_event *e;
 	__u64 now, blocked_at, blocked, waited;
 
@@ -685,7 +737,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	blocked = now - blocked_at;
 	if (blocked < settings.inversion_min_ns)
 		return;
-	lw = bpf_map_lookup_elem(&long_waits, &waker_pid);
+	lw = task_state_of(waker);
 	if (!lw)
 		return;
 	waited = waited_within(lw, blocked_at, now, &preemptor);
@@ -842,16 +894,41 @@ int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 	return 0;
 }
 
-/* The task's storage goes with it; its remembered long waits are keyed by pid. */
+/* The task's storage goes with it: what it booked to its preemptors is folded into
+ * `preempt_pairs` first, so the matrix keeps the waits of threads that exited. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
-	__u32 pid = p->pid;
+	struct starve_pair_key key = {};
+	struct task_state *t;
+	__u32 i;
 
 	if (st)
 		st->exits++;
-	bpf_map_delete_elem(&long_waits, &pid);
+	t = task_state_of(p);
+	if (!t)
+		return 0;
+	key.victim_cgroup_id = starve_cpu_cgroup_id(p);
+	key.victim_tgid = p->tgid;
+	key.victim_start = process_start(p);
+	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
+		struct starve_pair_slot *s = &t->pairs[i];
+
+		__u64 n = s->count;
+
+		if (!n)
+			break;
+		/* Emptied before it is added: a reader (the map first, then the threads) may see
+		 * these waits in neither place for a moment, never in both. */
+		s->count = 0;
+		key.preemptor_cgroup_id = s->preemptor_cgroup_id;
+		key.preemptor_tgid = s->preemptor_tgid;
+		key.preemptor_start = s->preemptor_start;
+		pair_add(&key, n, s->wait_ns, s->max_ns);
+		if (st)
+			st->pairs_folded++;
+	}
 	return 0;
 }
 
@@ -893,6 +970,7 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 	r->involuntary_switches = p->nivcsw;
 	r->migrations = p->se.nr_migrations;
 	r->last_cpu = starve_task_cpu(p);
+	r->process_start = process_start(p);
 	if (p->on_cpu) {
 		/* The stretch so far, as update_curr would add it. */
 		__u64 clock_task = starve_rq_clock_task(p);
@@ -922,6 +1000,7 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 		r->preempted_system = t->preempted_system;
 		r->preemptions_caused = t->preemptions_caused;
 		r->migration_storms = t->migration_storms;
+		__builtin_memcpy(r->pairs, t->pairs, sizeof(r->pairs));
 		if (!use_sched_info())
 			r->queued_at_ns = t->queued_at_ns;
 		if (r->queued_at_ns)

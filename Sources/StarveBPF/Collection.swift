@@ -36,6 +36,22 @@ extension TaskCounters {
             // another CPU, queued again) and the piece since the last enqueue.
             openWaitNs: raw.queued_earlier_ns &+ (raw.queued_at_ns != 0 && now > raw.queued_at_ns ? now - raw.queued_at_ns : 0)
         )
+        processStart = raw.process_start
+    }
+}
+
+extension starve_task {
+    /// Books this thread's own preemptor slots into `reading` (keyed by its cgroup and process).
+    func addPairSlots(to reading: inout [PreemptionPair: PreemptionCounts]) {
+        var slots = pairs
+        withUnsafeBytes(of: &slots) { raw in
+            for s in raw.bindMemory(to: starve_pair_slot.self) where s.count > 0 {
+                let key = PreemptionPair(victimCgroup: cpu_cgroup_id, preemptorCgroup: s.preemptor_cgroup_id,
+                                         victimTgid: tgid, preemptorTgid: s.preemptor_tgid,
+                                         victimStart: process_start, preemptorStart: s.preemptor_start)
+                reading[key, default: PreemptionCounts()].add(PreemptionCounts(count: s.count, waitNs: s.wait_ns, maxNs: s.max_ns))
+            }
+        }
     }
 }
 
@@ -54,6 +70,9 @@ public final class PinnedCollection {
     public let config: starve_config
     /// Records in the last read: the next one reserves room for them up front.
     private var lastCount = 0
+    /// The victim x preemptor matrix as of the last ``readTasks()``.
+    private var matrix = PreemptionMatrix()
+    private var matrixRead = false
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
     public init(layout: PinLayout, tasksPath: String? = nil) throws {
@@ -96,13 +115,23 @@ public final class PinnedCollection {
     /// Every live thread, as the kernel and the programs have counted it so far, and the
     /// CLOCK_MONOTONIC time of the read (taken just before it; intervals are measured between
     /// such times). Reading the iterator runs it: one record per thread, straight from the kernel.
+    ///
+    /// The same read takes the victim x preemptor matrix (``readPairs()``): the `preempt_pairs`
+    /// map first, then the threads' own slots, so that waits moving from a thread to the map
+    /// (it exited meanwhile) are missed for a moment rather than counted twice.
     public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
         var out: [TaskCounters] = []
         out.reserveCapacity(max(1024, lastCount + lastCount / 8))
+        var reading = try readPairMap()
         let now = monotonicNs()
         let programNow = try programClockNow() ?? now
-        try Self.readRecords(path: tasksPath) { raw in out.append(TaskCounters(raw, at: programNow)) }
+        try Self.readRecords(path: tasksPath) { raw in
+            out.append(TaskCounters(raw, at: programNow))
+            raw.addPairSlots(to: &reading)
+        }
         lastCount = out.count
+        matrix.update(with: reading)
+        matrixRead = true
         return (out, now)
     }
 
@@ -158,13 +187,22 @@ public final class PinnedCollection {
         return f.count >= 3 ? (f[0], f[1], f[2]) : nil
     }
 
-    /// The victim x preemptor matrix, cumulative.
+    /// The victim x preemptor matrix, cumulative, as of the last ``readTasks()`` (which it runs
+    /// when there was none): live threads' slots and `preempt_pairs` together, monotonic across
+    /// reads (``PreemptionMatrix``).
     public func readPairs() throws -> [PreemptionPair: PreemptionCounts] {
+        if !matrixRead { _ = try readTasks() }
+        return matrix.pairs
+    }
+
+    /// The `preempt_pairs` map as it is now.
+    func readPairMap() throws -> [PreemptionPair: PreemptionCounts] {
         var out: [PreemptionPair: PreemptionCounts] = [:]
         try pairs.forEach(key: starve_pair_key.self, value: starve_pair.self) { k, v in
             out[PreemptionPair(victimCgroup: k.victim_cgroup_id, preemptorCgroup: k.preemptor_cgroup_id,
-                               victimTgid: k.victim_tgid, preemptorTgid: k.preemptor_tgid)] =
-                PreemptionCounts(count: v.count, waitNs: v.wait_ns, maxNs: v.max_ns)
+                               victimTgid: k.victim_tgid, preemptorTgid: k.preemptor_tgid,
+                               victimStart: k.victim_start, preemptorStart: k.preemptor_start), default: PreemptionCounts()]
+                .add(PreemptionCounts(count: v.count, waitNs: v.wait_ns, maxNs: v.max_ns))
         }
         return out
     }
@@ -199,6 +237,9 @@ public final class PinnedCollection {
             s.kernelStackFailures &+= c.kstack_failures
             s.userStackFailures &+= c.ustack_failures
             s.stacksRingbufFull &+= c.stacks_ringbuf_full
+            s.pairsCreated &+= c.pairs_created
+            s.pairsOverflow &+= c.pairs_overflow
+            s.pairsFolded &+= c.pairs_folded
             s.starvations &+= c.starvations
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts

@@ -27,6 +27,8 @@ public struct CollectorStatus: Sendable {
     public var stats: CollectorStats?
     /// Records the `tasks` iterator gave (nil: it could not be read).
     public var threads: Int?
+    /// Live entries of `preempt_pairs` (nil: not read).
+    public var pairsLive: Int? { maps.first { $0.name == PinLayout.pairsMap }?.entries }
 
     /// Human-readable report.
     public func render() -> String {
@@ -61,7 +63,11 @@ public struct CollectorStatus: Sendable {
                 ["dropped: no storage (out of memory)", String(s.storageFailures)],
                 ["missed wakeups (wait start unknown)", String(s.missedWakeups)],
                 ["switch-outs under CFS throttling", String(s.throttledSwitches)],
-                ["dropped: preempt_pairs map full", String(s.pairsMapFull)],
+                ["dropped: preempt_pairs entry not added", String(s.pairsMapFull)],
+                ["preempt_pairs entries created", String(s.pairsCreated)],
+                ["preempt_pairs entries evicted (LRU)", pairsLive.map { String(s.pairsCreated >= UInt64($0) ? s.pairsCreated - UInt64($0) : 0) } ?? "-"],
+                ["waits booked past a thread's own slots", String(s.pairsOverflow)],
+                ["thread slots folded at exit", String(s.pairsFolded)],
                 ["starvations detected", String(s.starvations)],
                 ["priority inversions detected", String(s.inversions)],
                 ["priority-inheritance boosts", String(s.piBoosts)],

@@ -4,12 +4,18 @@ public struct PreemptionPair: Hashable, Sendable {
     public var preemptorCgroup: UInt64
     public var victimTgid: UInt32
     public var preemptorTgid: UInt32
+    /// Process start tags (``TaskCounters/processStart``): a reused tgid is another process.
+    public var victimStart: UInt32
+    public var preemptorStart: UInt32
 
-    public init(victimCgroup: UInt64, preemptorCgroup: UInt64, victimTgid: UInt32, preemptorTgid: UInt32) {
+    public init(victimCgroup: UInt64, preemptorCgroup: UInt64, victimTgid: UInt32, preemptorTgid: UInt32,
+                victimStart: UInt32 = 0, preemptorStart: UInt32 = 0) {
         self.victimCgroup = victimCgroup
         self.preemptorCgroup = preemptorCgroup
         self.victimTgid = victimTgid
         self.preemptorTgid = preemptorTgid
+        self.victimStart = victimStart
+        self.preemptorStart = preemptorStart
     }
 }
 
@@ -134,10 +140,10 @@ public struct CgroupAnalyzer: Sendable {
     }
 
     /// One interval. `throttle` is each cgroup's cumulative cpu.stat now; `path` names cgroups
-    /// and `processName` processes (tgid -> comm) for the evidence.
+    /// and `processName` processes (tgid and start tag -> comm) for the evidence.
     public mutating func analyze(intervals: [TaskInterval], intervalNs: UInt64,
                                  pairs: [PreemptionPair: PreemptionCounts], throttle: [UInt64: ThrottleCounters],
-                                 path: (UInt64) -> String, processName: (UInt32) -> String) -> [CgroupInterval] {
+                                 path: (UInt64) -> String, processName: (UInt32, UInt32) -> String) -> [CgroupInterval] {
         defer { prime(pairs: pairs, throttle: throttle) }
         // Per cgroup sums of the task intervals.
         var rows: [UInt64: CgroupInterval] = [:]
@@ -195,7 +201,7 @@ public struct CgroupAnalyzer: Sendable {
             let sameGroup = key.preemptorCgroup == key.victimCgroup
             // Cgroup 0: nobody took the CPU (it went idle: a throttled or migrating task).
             let label = key.preemptorCgroup == 0 && key.preemptorTgid == 0 ? "none (CPU idle)"
-                : sameGroup ? "process \(key.preemptorTgid) (\(processName(key.preemptorTgid)))"
+                : sameGroup ? "process \(key.preemptorTgid) (\(processName(key.preemptorTgid, key.preemptorStart)))"
                 : path(key.preemptorCgroup)
             var p = byVictim[key.victimCgroup, default: [:]][label]
                 ?? Preemptor(cgroup: key.preemptorCgroup, tgid: sameGroup ? key.preemptorTgid : nil, label: label, count: 0, waitNs: 0)

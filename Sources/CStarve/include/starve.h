@@ -47,6 +47,20 @@ enum starve_wait_source {
 /* struct starve_task flags */
 #define STARVE_TASK_KTHREAD (1u << 0) /* PF_KTHREAD was set when last seen */
 
+/* Who made a thread wait, kept in the thread's own storage (no hash on the hot path): one
+ * preemptor (cgroup, process), the waits booked to it and their total. A process is its tgid
+ * and a start tag (see starve_task.process_start), so a reused tgid is another process. */
+#define STARVE_PAIR_SLOTS 6
+
+struct starve_pair_slot {
+	__u64 preemptor_cgroup_id; /* cpu-controller cgroup; 0 with tgid 0: nobody (the CPU went idle) */
+	__u32 preemptor_tgid;
+	__u32 preemptor_start;     /* the preemptor process's start tag */
+	__u64 count;               /* waits booked to it */
+	__u64 wait_ns;             /* their total length */
+	__u64 max_ns;
+};
+
 /* One run-queue wait accumulator. */
 struct starve_wait {
 	__u64 total_ns;
@@ -103,7 +117,16 @@ struct starve_task {
 	 * was queued on one CPU, then dequeued without running (moved by the load balancer while
 	 * queued, stopped) and queued again. The open wait is this plus now - queued_at_ns. */
 	__u64 queued_earlier_ns;
-	__u64 _reserved[5];
+	/* Start tag of the thread's process: its group leader's start_time >> 20 (about a
+	 * millisecond), truncated to 32 bits. With the tgid it names one process: a reused tgid
+	 * comes with another tag. */
+	__u32 process_start;
+	__u32 _pad2;
+	/* The victim side of the victim x preemptor matrix for this thread: its first
+	 * STARVE_PAIR_SLOTS preemptors (empty slots: count 0). More preemptors go to `preempt_pairs`
+	 * at once; the slots go there when the thread exits. */
+	struct starve_pair_slot pairs[STARVE_PAIR_SLOTS];
+	__u64 _reserved[4];
 };
 
 /* The value of the per-CPU `cpu_current` array: the task each CPU last switched to, and the
@@ -141,7 +164,11 @@ struct starve_stats {
 	__u64 ustack_failures;    /* a user stack of a user task could not be taken */
 	__u64 stacks_ringbuf_full; /* an event went out without its stacks: `event_stacks` had no room */
 	__u64 event_seq;          /* events reserved on this CPU: the low bits of starve_event.seq */
-	__u64 _reserved[10];
+	__u64 pairs_created;      /* entries added to `preempt_pairs` (less the live entries: evicted) */
+	__u64 pairs_overflow;     /* waits booked to `preempt_pairs` directly: the victim thread's own
+	                           * slots were taken by other preemptors */
+	__u64 pairs_folded;       /* thread slots moved into `preempt_pairs` when their thread exited */
+	__u64 _reserved[7];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
@@ -184,19 +211,26 @@ struct starve_config {
 #define STARVE_CONFIG_GROUP_STACKS (1u << 0) /* the load --group may read `event_stacks` (raw kernel
                                              * and user addresses); by default root only */
 
-/* One cell of the victim x preemptor matrix: the value of `preempt_pairs`. Counted when a wait
- * of the victim ends (it gets a CPU back): every wait that began with a preemption, booked to
- * who took the CPU then, and every wakeup wait of 1 ms or more, booked to the task that held the
- * CPU until the victim got it. Cgroups are cpu-controller cgroup ids. */
+/* The victim x preemptor matrix, for what has left the threads' own slots: the waits of threads
+ * that exited (folded in at exit), and of threads with more preemptors than slots. An LRU hash:
+ * under churn, entries of long-gone processes are evicted first, in bounded memory; evictions are
+ * pairs_created less the live entries. Counters in an entry only grow while it lives; a reader
+ * treats an entry that vanished as evicted (its last value stays counted) and one that appears
+ * as new. Counted with atomic adds (any CPU may fold into an entry). A wait is booked when it
+ * ends (the victim gets a CPU back): every wait that began with a preemption, to who took the
+ * CPU then, and every wakeup wait of 1 ms or more, to the task that held the CPU until the
+ * victim got it. Cgroups are cpu-controller cgroup ids. */
 struct starve_pair_key {
 	__u64 victim_cgroup_id;
 	__u64 preemptor_cgroup_id;
 	__u32 victim_tgid;
 	__u32 preemptor_tgid;
+	__u32 victim_start;    /* process start tags (starve_task.process_start) */
+	__u32 preemptor_start;
 };
 
 struct starve_pair {
-	__u64 count;   /* preemption waits ended */
+	__u64 count;   /* waits booked */
 	__u64 wait_ns; /* their total length */
 	__u64 max_ns;
 	__u64 _reserved;
@@ -293,12 +327,13 @@ struct starve_event_stacks {
 
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
-_Static_assert(sizeof(struct starve_task) == 440, "starve_task layout");
+_Static_assert(sizeof(struct starve_pair_slot) == 40, "starve_pair_slot layout");
+_Static_assert(sizeof(struct starve_task) == 680, "starve_task layout");
 _Static_assert(sizeof(struct starve_cpu) == 16, "starve_cpu layout");
 _Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
 _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
 _Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");
-_Static_assert(sizeof(struct starve_pair_key) == 24, "starve_pair_key layout");
+_Static_assert(sizeof(struct starve_pair_key) == 32, "starve_pair_key layout");
 _Static_assert(sizeof(struct starve_pair) == 32, "starve_pair layout");
 _Static_assert(sizeof(struct starve_event_task) == 48, "starve_event_task layout");
 _Static_assert(sizeof(struct starve_event) == 208, "starve_event layout");
