@@ -7,15 +7,14 @@ public struct BPFObject: ~Copyable {
 
     /// Opens `path` (bpf_object__open_file); `btfPath` overrides the kernel BTF used for CO-RE.
     public init(path: String, btfPath: String?) throws {
-        var opts = bpf_object_open_opts()
-        opts.sz = MemoryLayout<bpf_object_open_opts>.size
-        let obj: OpaquePointer? = if let btfPath {
-            btfPath.withCString { btf in
-                opts.btf_custom_path = btf
-                return bpf_object__open_file(path, &opts)
+        let obj: OpaquePointer? = withLibbpfOptions(bpf_object_open_opts.self) { opts in
+            if let btfPath {
+                return btfPath.withCString { btf in
+                    opts.pointee.btf_custom_path = btf
+                    return bpf_object__open_file(path, opts)
+                }
             }
-        } else {
-            bpf_object__open_file(path, &opts)
+            return bpf_object__open_file(path, opts)
         }
         raw = try check(obj, "open BPF object \(path)")
     }
@@ -134,4 +133,17 @@ public struct BPFLink: ~Copyable {
 
     /// Closes our fd: an unpinned link detaches, a pinned one stays attached through its pin.
     deinit { bpf_link__destroy(raw) }
+}
+
+/// Runs `body` with a libbpf options struct (`struct *_opts`, whose first field is `size_t sz`)
+/// that is zero in every byte, padding included, with `sz` set. libbpf refuses options whose
+/// bytes past the fields it knows are not zero, and a Swift value of an imported struct keeps no
+/// promise about its padding (an optimised build left garbage there: "has non-zero extra bytes").
+func withLibbpfOptions<T, R>(_ type: T.Type, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+    withUnsafeTemporaryAllocation(of: T.self, capacity: 1) { buffer in
+        let p = buffer.baseAddress!
+        memset(p, 0, MemoryLayout<T>.size)
+        UnsafeMutableRawPointer(p).storeBytes(of: MemoryLayout<T>.size, as: Int.self)
+        return body(p)
+    }
 }

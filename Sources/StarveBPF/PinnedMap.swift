@@ -31,10 +31,10 @@ public struct PinnedMap: ~Copyable {
     }
 
     private init(path: String, readOnly: Bool, check: (bpf_map_info) throws -> Void) throws {
-        var opts = bpf_obj_get_opts()
-        opts.sz = MemoryLayout<bpf_obj_get_opts>.size
-        opts.file_flags = readOnly ? UInt32(BPF_F_RDONLY) : 0
-        let fd = bpf_obj_get_opts(path, &opts)
+        let fd = withLibbpfOptions(bpf_obj_get_opts.self) { opts in
+            opts.pointee.file_flags = readOnly ? UInt32(BPF_F_RDONLY) : 0
+            return bpf_obj_get_opts(path, opts)
+        }
         if fd < 0 {
             let e = fd == -1 ? errno : -fd
             switch e {

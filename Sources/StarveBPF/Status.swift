@@ -60,7 +60,7 @@ public struct CollectorStatus: Sendable {
                 ["migrations", String(s.migrations)],
                 ["exits", String(s.exits)],
                 ["threads given storage", String(s.tasksCreated)],
-                ["dropped: no storage (out of memory)", String(s.storageFailures)],
+                ["dropped: no storage (out of memory, or storage busy)", String(s.storageFailures)],
                 ["missed wakeups (wait start unknown)", String(s.missedWakeups)],
                 ["switch-outs under CFS throttling", String(s.throttledSwitches)],
                 ["dropped: preempt_pairs entry not added", String(s.pairsMapFull)],

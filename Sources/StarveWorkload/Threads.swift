@@ -3,7 +3,7 @@ import StarveCore
 
 /// Starts a pthread running `body` (scenario threads are pthreads: they are pinned, reniced and
 /// named one by one, and joined on stop).
-func startThread(_ body: @escaping () -> Void) throws -> pthread_t {
+public func startThread(_ body: @escaping () -> Void) throws -> pthread_t {
     final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
     var t = pthread_t()
     let box = Unmanaged.passRetained(Box(body)).toOpaque()

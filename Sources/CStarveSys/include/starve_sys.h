@@ -30,4 +30,8 @@ int starve_sys_mutex_init(pthread_mutex_t *mutex, int priority_inheritance);
  * at 1 GiB): 1 on success. */
 int starve_sys_reuse_large_blocks(void);
 
+/* Forks `count` short-lived children one after another: each burns `burn_ns` of CPU time and
+ * exits; each is reaped before the next. Returns the children made, or -errno when none could be. */
+long starve_sys_fork_exit(long count, long burn_ns);
+
 #endif
