@@ -27,6 +27,7 @@
 
 #define TASK_RUNNING 0
 #define PF_EXITING 0x00000004
+#define TASK_DEAD 0x00000080 /* __state of a task on its last switch-out (do_task_dead) */
 #define PF_KTHREAD 0x00200000
 #define NSEC_PER_SEC 1000000000ULL
 #define E2BIG 7
@@ -97,7 +98,12 @@ struct task_state {
 	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
 	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
 	__u32 mig_window_count;
-	__u32 _pad;
+	__u32 folded;              /* 1: folded into `exited` once already (at sched_process_exit) */
+	/* The kernel's counts as of that fold: the last fold (at death) adds only what came after. */
+	__u64 runtime_folded;
+	__u64 vcsw_folded;
+	__u64 ivcsw_folded;
+	__u64 migrations_folded;
 };
 
 struct {
@@ -137,6 +143,14 @@ struct {
 	__type(key, struct starve_pair_key);
 	__type(value, struct starve_pair);
 } preempt_pairs SEC(".maps");
+
+/* What exited threads did, per (cgroup, process) (starve.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STARVE_DEFAULT_MAX_EXITED); /* starve-load --max-exited */
+	__type(key, struct starve_exited_key);
+	__type(value, struct starve_exited);
+} exited SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -588,6 +602,8 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 	t->queued_cause = STARVE_WAIT_NONE;
 }
 
+static __noinline void fold_thread(struct task_struct *p, struct task_state *t); /* exits, below */
+
 /* `prev` leaves its CPU still runnable: note who took it. Out of line: a blocking switch-out,
  * the common case, needs nothing of prev at all. */
 static __noinline void on_preempted(struct task_struct *prev, struct task_struct *next,
@@ -653,9 +669,16 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 	/* pid 0: the idle tasks, one per CPU, never tracked */
 	if (next->pid)
 		nt = task_entry(next);
-	/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. */
-	if (prev->pid && (preempt || starve_task_state(prev) == TASK_RUNNING))
-		on_preempted(prev, next, nt, now);
+	/* Same split as the kernel's nvcsw/nivcsw: preempted, or still runnable. A dead task's
+	 * last switch-out folds what it did since sched_process_exit. */
+	if (prev->pid) {
+		__u32 state = preempt ? TASK_RUNNING : starve_task_state(prev);
+
+		if (state == TASK_RUNNING)
+			on_preempted(prev, next, nt, now);
+		else if (state == TASK_DEAD)
+			fold_thread(prev, task_state_of(prev));
+	}
 
 	if (nt) {
 		if (use_sched_info()) {
@@ -894,41 +917,123 @@ int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
 	return 0;
 }
 
-/* The task's storage goes with it: what it booked to its preemptors is folded into
- * `preempt_pairs` first, so the matrix keeps the waits of threads that exited. */
+static __always_inline void wait_fold(struct starve_wait *into, struct starve_wait *w)
+{
+	__sync_fetch_and_add(&into->total_ns, w->total_ns);
+	__sync_fetch_and_add(&into->count, w->count);
+	if (w->max_ns > into->max_ns)
+		into->max_ns = w->max_ns; /* a racing larger max may be lost: a maximum, not a sum */
+}
+
+/* A new `exited` entry's first value (too big for the stack). */
+static const struct starve_exited zero_exited;
+
+static __always_inline __u64 since_folded(__u64 now, __u64 *folded)
+{
+	__u64 d = now > *folded ? now - *folded : 0;
+
+	*folded = now;
+	return d;
+}
+
+/* An exiting thread's own figures into `exited`, under its cgroup and process, and what it
+ * booked to its preemptors into `preempt_pairs`; what was folded is emptied from its storage.
+ * Twice per thread: at sched_process_exit (a dying thread may still be preempted and wait
+ * after it, and its last switch can be one the tracepoint misses) and at its last switch-out
+ * (TASK_DEAD), which adds only what came after the first. Out of line. */
+static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
+{
+	struct starve_stats *st = cpu_stats();
+	struct starve_exited_key key = {};
+	struct starve_pair_key pkey = {};
+	struct starve_exited *e;
+	__u64 runtime, vcsw, ivcsw, migrations;
+	__u32 i;
+
+	if (!p || !t)
+		return;
+	runtime = since_folded(p->se.sum_exec_runtime, &t->runtime_folded);
+	vcsw = since_folded(p->nvcsw, &t->vcsw_folded);
+	ivcsw = since_folded(p->nivcsw, &t->ivcsw_folded);
+	migrations = since_folded(p->se.nr_migrations, &t->migrations_folded);
+	key.cgroup_id = cached_cgroup_id(p, t);
+	key.tgid = p->tgid;
+	key.start = t->start;
+	e = bpf_map_lookup_elem(&exited, &key);
+	if (!e) {
+		if (bpf_map_update_elem(&exited, &key, &zero_exited, BPF_NOEXIST) == 0 && st)
+			st->exited_created++;
+		e = bpf_map_lookup_elem(&exited, &key);
+	}
+	if (e) {
+		if (!t->folded) {
+			__sync_fetch_and_add(&e->threads, 1);
+			if (st)
+				st->exited_folded++;
+		}
+		__sync_fetch_and_add(&e->runtime_ns, runtime);
+		__sync_fetch_and_add(&e->voluntary_switches, vcsw);
+		__sync_fetch_and_add(&e->involuntary_switches, ivcsw);
+		__sync_fetch_and_add(&e->migrations, migrations);
+		wait_fold(&e->wait_wakeup, &t->wait_wakeup);
+		wait_fold(&e->wait_preempt, &t->wait_preempt);
+		wait_fold(&e->wait_throttled, &t->wait_throttled);
+		__sync_fetch_and_add(&e->preempted_same, t->preempted_same);
+		__sync_fetch_and_add(&e->preempted_other, t->preempted_other);
+		__sync_fetch_and_add(&e->preempted_system, t->preempted_system);
+		__sync_fetch_and_add(&e->preemptions_caused, t->preemptions_caused);
+		for (i = 0; i < STARVE_HIST_SLOTS; i++) {
+			if (t->wait_hist[i])
+				__sync_fetch_and_add(&e->wait_hist[i], t->wait_hist[i]);
+		}
+	} else if (st && !t->folded) {
+		st->exited_dropped++;
+	}
+	t->folded = 1;
+	__builtin_memset(&t->wait_wakeup, 0, sizeof(t->wait_wakeup));
+	__builtin_memset(&t->wait_preempt, 0, sizeof(t->wait_preempt));
+	__builtin_memset(&t->wait_throttled, 0, sizeof(t->wait_throttled));
+	__builtin_memset(t->wait_hist, 0, sizeof(t->wait_hist));
+	t->preempted_same = 0;
+	t->preempted_other = 0;
+	t->preempted_system = 0;
+	t->preemptions_caused = 0;
+
+	pkey.victim_cgroup_id = key.cgroup_id;
+	pkey.victim_tgid = key.tgid;
+	pkey.victim_start = key.start;
+	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
+		struct starve_pair_slot *s = &t->pairs[i];
+		__u64 n = s->count, wait = s->wait_ns, max = s->max_ns;
+
+		if (!n)
+			break;
+		s->count = 0;
+		s->wait_ns = 0;
+		s->max_ns = 0;
+		pkey.preemptor_cgroup_id = s->preemptor_cgroup_id;
+		pkey.preemptor_tgid = s->preemptor_tgid;
+		pkey.preemptor_start = s->preemptor_start;
+		pair_add(&pkey, n, wait, max);
+		if (st)
+			st->pairs_folded++;
+	}
+}
+
+/* The task's storage goes with it: its own figures are folded into `exited`, and what it
+ * booked to its preemptors into `preempt_pairs` (fold_thread, again at its death), so
+ * per-process and per-cgroup figures and the matrix keep the work of threads that exited. The
+ * `tasks` iterator stops reporting a thread once it is exiting (PF_EXITING, set before this
+ * tracepoint): a reader that reads the maps first and the threads second may miss such a thread
+ * for one read, never count it twice. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
-	struct starve_pair_key key = {};
-	struct task_state *t;
-	__u32 i;
 
 	if (st)
 		st->exits++;
-	t = task_state_of(p);
-	if (!t)
-		return 0;
-	key.victim_cgroup_id = starve_cpu_cgroup_id(p);
-	key.victim_tgid = p->tgid;
-	key.victim_start = process_start(p);
-	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
-		struct starve_pair_slot *s = &t->pairs[i];
-
-		__u64 n = s->count;
-
-		if (!n)
-			break;
-		/* Emptied before it is added: a reader (the map first, then the threads) may see
-		 * these waits in neither place for a moment, never in both. */
-		s->count = 0;
-		key.preemptor_cgroup_id = s->preemptor_cgroup_id;
-		key.preemptor_tgid = s->preemptor_tgid;
-		key.preemptor_start = s->preemptor_start;
-		pair_add(&key, n, s->wait_ns, s->max_ns);
-		if (st)
-			st->pairs_folded++;
-	}
+	fold_thread(p, task_state_of(p));
 	return 0;
 }
 
@@ -946,7 +1051,8 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 	struct task_state *t;
 	__u32 zero = 0;
 
-	if (!p || p->exit_state)
+	/* Exiting threads are left out: their figures are (being) folded into `exited`. */
+	if (!p || p->exit_state || (p->flags & PF_EXITING))
 		return 0;
 	r = bpf_map_lookup_elem(&iter_record, &zero);
 	if (!r)

@@ -59,6 +59,27 @@ extension WaitCounters {
     init(_ raw: starve_wait) { self.init(totalNs: raw.total_ns, count: raw.count, maxNs: raw.max_ns) }
 }
 
+extension ThreadWork {
+    /// The Swift view of one `exited` entry.
+    init(_ raw: starve_exited) {
+        self.init()
+        threads = raw.threads
+        runtimeNs = raw.runtime_ns
+        voluntarySwitches = raw.voluntary_switches
+        involuntarySwitches = raw.involuntary_switches
+        waitWakeup = WaitCounters(raw.wait_wakeup)
+        waitPreempt = WaitCounters(raw.wait_preempt)
+        waitThrottled = WaitCounters(raw.wait_throttled)
+        preemptedSame = raw.preempted_same
+        preemptedOther = raw.preempted_other
+        preemptedSystem = raw.preempted_system
+        preemptionsCaused = raw.preemptions_caused
+        migrations = raw.migrations
+        var hist = raw.wait_hist
+        waitHistogram = withUnsafeBytes(of: &hist) { Array($0.bindMemory(to: UInt64.self)) }
+    }
+}
+
 /// The pins of a loaded collector, opened read-only: what starve-dump reads.
 public final class PinnedCollection {
     public let layout: PinLayout
@@ -67,12 +88,15 @@ public final class PinnedCollection {
     public let stats: PinnedMap
     public let cpus: PinnedMap
     public let pairs: PinnedMap
+    public let exited: PinnedMap
     public let config: starve_config
     /// Records in the last read: the next one reserves room for them up front.
     private var lastCount = 0
     /// The victim x preemptor matrix as of the last ``readTasks()``.
     private var matrix = PreemptionMatrix()
     private var matrixRead = false
+    /// The `exited` map as of the last ``readTasks()``.
+    private var lastExited: [ProcessInCgroup: ThreadWork] = [:]
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
     public init(layout: PinLayout, tasksPath: String? = nil) throws {
@@ -86,6 +110,7 @@ public final class PinnedCollection {
         stats = try PinnedMap(path: layout.map(PinLayout.statsMap), key: UInt32.self, value: starve_stats.self, perCPU: true)
         cpus = try PinnedMap(path: layout.map(PinLayout.cpuMap), key: UInt32.self, value: starve_cpu.self, perCPU: true)
         pairs = try PinnedMap(path: layout.map(PinLayout.pairsMap), key: starve_pair_key.self, value: starve_pair.self)
+        exited = try PinnedMap(path: layout.map(PinLayout.exitedMap), key: starve_exited_key.self, value: starve_exited.self)
     }
 
     /// The pins' `starve_config`, once they are known to be this build's. The map is read as
@@ -123,6 +148,7 @@ public final class PinnedCollection {
         var out: [TaskCounters] = []
         out.reserveCapacity(max(1024, lastCount + lastCount / 8))
         var reading = try readPairMap()
+        lastExited = try readExitedMap()
         let now = monotonicNs()
         let programNow = try programClockNow() ?? now
         try Self.readRecords(path: tasksPath) { raw in
@@ -195,6 +221,22 @@ public final class PinnedCollection {
         return matrix.pairs
     }
 
+    /// What threads that exited did, per (cgroup, process), cumulative: the `exited` map as of
+    /// the last ``readTasks()`` (read before the threads, like the pairs). ``ExitedWork`` turns
+    /// successive reads into each interval's share.
+    public func readExited() throws -> [ProcessInCgroup: ThreadWork] {
+        if !matrixRead { _ = try readTasks() }
+        return lastExited
+    }
+
+    func readExitedMap() throws -> [ProcessInCgroup: ThreadWork] {
+        var out: [ProcessInCgroup: ThreadWork] = [:]
+        try exited.forEach(key: starve_exited_key.self, value: starve_exited.self) { k, v in
+            out[ProcessInCgroup(cgroupID: k.cgroup_id, tgid: k.tgid, start: k.start)] = ThreadWork(v)
+        }
+        return out
+    }
+
     /// The `preempt_pairs` map as it is now.
     func readPairMap() throws -> [PreemptionPair: PreemptionCounts] {
         var out: [PreemptionPair: PreemptionCounts] = [:]
@@ -240,6 +282,9 @@ public final class PinnedCollection {
             s.pairsCreated &+= c.pairs_created
             s.pairsOverflow &+= c.pairs_overflow
             s.pairsFolded &+= c.pairs_folded
+            s.exitedFolded &+= c.exited_folded
+            s.exitedCreated &+= c.exited_created
+            s.exitedDropped &+= c.exited_dropped
             s.starvations &+= c.starvations
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts

@@ -14,6 +14,8 @@ public struct LoadOptions: Sendable {
     public var group: String?
     /// Size of the `preempt_pairs` map (victim x preemptor cells).
     public var maxPairs: UInt32 = UInt32(STARVE_DEFAULT_MAX_PAIRS)
+    /// Size of the `exited` map ((cgroup, process) entries of exited threads' work).
+    public var maxExited: UInt32 = UInt32(STARVE_DEFAULT_MAX_EXITED)
     /// Size of the `events` ring buffer, bytes: a power of two, at least one page.
     public var eventsBytes: UInt32 = STARVE_DEFAULT_EVENTS_BYTES
     /// Size of the `event_stacks` ring buffer, bytes: a power of two, at least one page.
@@ -106,6 +108,7 @@ public enum Collector {
             throw StarveError("no kernel BTF at \(options.btfPath): the kernel needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE")
         }
         guard options.maxPairs >= 1 else { throw StarveError("--max-pairs must be at least 1") }
+        guard options.maxExited >= 1 else { throw StarveError("--max-exited must be at least 1") }
         let page = UInt32(sysconf(Int32(_SC_PAGESIZE)))
         for (name, bytes) in [("events", options.eventsBytes), ("event stacks", options.stacksBytes)] {
             guard bytes >= page, bytes & (bytes - 1) == 0 else {
@@ -140,6 +143,7 @@ public enum Collector {
         var settings: starve_settings?
         if mapNames.contains(PinLayout.configMap) { // starve's own object (the floor has none of this)
             try object.setMaxEntries(map: PinLayout.pairsMap, options.maxPairs)
+            try object.setMaxEntries(map: PinLayout.exitedMap, options.maxExited)
             try object.setMaxEntries(map: PinLayout.eventsMap, options.eventsBytes)
             try object.setMaxEntries(map: PinLayout.stacksMap, options.stacksBytes)
             let s = try options.settings(over: object.initialValue(section: PinLayout.settingsSection, as: starve_settings.self),
@@ -160,6 +164,7 @@ public enum Collector {
             if let settings { config.settings = settings }
             config.events_bytes = options.eventsBytes
             config.max_pairs = options.maxPairs
+            config.max_exited = options.maxExited
             config.stacks_bytes = options.stacksBytes
             config.flags = options.groupStacks ? UInt32(STARVE_CONFIG_GROUP_STACKS) : 0
             var key: UInt32 = 0

@@ -33,6 +33,8 @@ public struct PinLayout: Sendable, Equatable {
     public static let statsMap = "stats"
     public static let configMap = "starve_config"
     public static let pairsMap = "preempt_pairs"
+    /// What exited threads did, per (cgroup, process).
+    public static let exitedMap = "exited"
     public static let cpuMap = "cpu_current"
     public static let eventsMap = "events"
     /// Stacks of events: raw kernel and user addresses, root-only unless the load grants them.

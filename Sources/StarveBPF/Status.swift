@@ -29,6 +29,8 @@ public struct CollectorStatus: Sendable {
     public var threads: Int?
     /// Live entries of `preempt_pairs` (nil: not read).
     public var pairsLive: Int? { maps.first { $0.name == PinLayout.pairsMap }?.entries }
+    /// Live entries of `exited` (nil: not read).
+    public var exitedLive: Int? { maps.first { $0.name == PinLayout.exitedMap }?.entries }
 
     /// Human-readable report.
     public func render() -> String {
@@ -68,6 +70,10 @@ public struct CollectorStatus: Sendable {
                 ["preempt_pairs entries evicted (LRU)", pairsLive.map { String(s.pairsCreated >= UInt64($0) ? s.pairsCreated - UInt64($0) : 0) } ?? "-"],
                 ["waits booked past a thread's own slots", String(s.pairsOverflow)],
                 ["thread slots folded at exit", String(s.pairsFolded)],
+                ["exited threads folded into exited", String(s.exitedFolded)],
+                ["dropped: exited thread not folded", String(s.exitedDropped)],
+                ["exited entries created", String(s.exitedCreated)],
+                ["exited entries evicted (LRU)", exitedLive.map { String(s.exitedCreated >= UInt64($0) ? s.exitedCreated - UInt64($0) : 0) } ?? "-"],
                 ["starvations detected", String(s.starvations)],
                 ["priority inversions detected", String(s.inversions)],
                 ["priority-inheritance boosts", String(s.piBoosts)],

@@ -140,20 +140,39 @@ public struct CgroupAnalyzer: Sendable {
     }
 
     /// One interval. `throttle` is each cgroup's cumulative cpu.stat now; `path` names cgroups
-    /// and `processName` processes (tgid and start tag -> comm) for the evidence.
+    /// and `processName` processes (tgid and start tag -> comm) for the evidence. `exited` is
+    /// the work of threads that exited in the interval (``ExitedWork``): it counts in its cgroup
+    /// like the live threads' (a cgroup whose threads all exited still gets its row).
     public mutating func analyze(intervals: [TaskInterval], intervalNs: UInt64,
                                  pairs: [PreemptionPair: PreemptionCounts], throttle: [UInt64: ThrottleCounters],
+                                 exited: [ProcessInCgroup: ThreadWork] = [:],
                                  path: (UInt64) -> String, processName: (UInt32, UInt32) -> String) -> [CgroupInterval] {
         defer { prime(pairs: pairs, throttle: throttle) }
         // Per cgroup sums of the task intervals.
         var rows: [UInt64: CgroupInterval] = [:]
-        for t in intervals {
-            let id = t.task.cpuCgroupID
-            var r = rows[id] ?? CgroupInterval(
+        func emptyRow(_ id: UInt64) -> CgroupInterval {
+            CgroupInterval(
                 cgroupID: id, path: path(id), tasks: 0, intervalNs: intervalNs, runtimeNs: 0, waitCount: 0, waitNs: 0,
                 waitHistogram: LogHistogram(counts: [UInt64](repeating: 0, count: LogHistogram.slotCount)), waitMaxNs: nil,
                 waitsOverThreshold: 0, preemptedSame: 0, preemptedOther: 0, preemptedSystem: 0, throttledWaitNs: 0,
                 throttle: nil, topPreemptors: [], verdict: .ok, evidence: "")
+        }
+        for (key, w) in exited {
+            var r = rows[key.cgroupID] ?? emptyRow(key.cgroupID)
+            r.runtimeNs &+= w.runtimeNs
+            r.waitCount &+= w.waitCount
+            r.waitNs &+= w.waitNs
+            for (i, c) in w.waitHistogram.enumerated() where i < r.waitHistogram.counts.count { r.waitHistogram.counts[i] &+= c }
+            if w.waitCount > 0 { r.waitMaxNs = max(r.waitMaxNs ?? 0, w.waitWakeup.maxNs, w.waitPreempt.maxNs, w.waitThrottled.maxNs) }
+            r.preemptedSame &+= w.preemptedSame
+            r.preemptedOther &+= w.preemptedOther
+            r.preemptedSystem &+= w.preemptedSystem
+            r.throttledWaitNs &+= w.waitThrottled.totalNs
+            rows[key.cgroupID] = r
+        }
+        for t in intervals {
+            let id = t.task.cpuCgroupID
+            var r = rows[id] ?? emptyRow(id)
             r.tasks += 1
             r.runtimeNs &+= t.runtimeDeltaNs
             r.waitCount &+= t.waitCount

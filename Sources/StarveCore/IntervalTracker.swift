@@ -60,6 +60,9 @@ public struct IntervalTracker: Sendable {
     private var previousEMA: [Double] = []
     private var index = PidIndex()
     private var previousAtNs: UInt64?
+    /// Tasks of the snapshot before the last that are gone from the last one (exited, or their
+    /// pid reused), as last seen: what they did up to then was counted in earlier intervals.
+    public private(set) var vanished: [TaskCounters] = []
 
     public init(alpha: Double) {
         precondition(alpha > 0 && alpha <= 1, "alpha must be in (0, 1]")
@@ -76,6 +79,7 @@ public struct IntervalTracker: Sendable {
         var snapshot = snapshot
         var nextEMA = [Double](repeating: 0, count: snapshot.count)
         var out: [TaskInterval] = []
+        var matched = [Bool](repeating: false, count: previous.count)
         if let since = previousAtNs {
             let intervalNs = atNs &- since
             out.reserveCapacity(snapshot.count)
@@ -84,6 +88,7 @@ public struct IntervalTracker: Sendable {
                     for (i, t) in snapshot.enumerated() {
                         var j = index.find(t.pid)
                         if j >= 0 && (j >= prev.count || prev[j].pid != t.pid || prev[j].startTimeNs != t.startTimeNs) { j = -1 }
+                        if j >= 0 { matched[j] = true }
                         // A task seen for the first time (or a reused pid) counts from zero.
                         let zero = j < 0 ? TaskCounters(pid: t.pid, tgid: t.tgid, comm: t.comm) : nil
                         let interval = withBase(j >= 0 ? prev[j] : zero!) { b in
@@ -125,6 +130,7 @@ public struct IntervalTracker: Sendable {
         } else {
             nextEMA = [Double](repeating: .nan, count: snapshot.count)
         }
+        vanished = previousAtNs == nil ? [] : previous.indices.lazy.filter { !matched[$0] }.map { previous[$0] }
         index.replace(previous, with: snapshot)
         previous = snapshot
         previousEMA = nextEMA

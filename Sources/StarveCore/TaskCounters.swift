@@ -141,6 +141,11 @@ public struct CollectorStats: Sendable, Equatable {
     public var pairsOverflow: UInt64 = 0
     /// Thread slots moved into `preempt_pairs` when their thread exited.
     public var pairsFolded: UInt64 = 0
+    /// Threads whose figures were folded into `exited` at exit; entries made there (less the
+    /// live ones: evicted); threads that could not be folded.
+    public var exitedFolded: UInt64 = 0
+    public var exitedCreated: UInt64 = 0
+    public var exitedDropped: UInt64 = 0
     /// Kernel stacks and user stacks (of user tasks) that could not be taken.
     public var kernelStackFailures: UInt64 = 0
     public var userStackFailures: UInt64 = 0

@@ -99,7 +99,8 @@ final class SyntheticMaps {
             }
             _ = try create(PinLayout.statsMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_stats>.size, max: 1)
             _ = try create(PinLayout.cpuMap, BPF_MAP_TYPE_PERCPU_ARRAY, key: 4, value: MemoryLayout<starve_cpu>.size, max: 1)
-            _ = try create(PinLayout.pairsMap, BPF_MAP_TYPE_HASH, key: MemoryLayout<starve_pair_key>.size, value: MemoryLayout<starve_pair>.size, max: 1)
+            _ = try create(PinLayout.pairsMap, BPF_MAP_TYPE_LRU_HASH, key: MemoryLayout<starve_pair_key>.size, value: MemoryLayout<starve_pair>.size, max: 16)
+            _ = try create(PinLayout.exitedMap, BPF_MAP_TYPE_LRU_HASH, key: MemoryLayout<starve_exited_key>.size, value: MemoryLayout<starve_exited>.size, max: 16)
             let configFD = try create(PinLayout.configMap, BPF_MAP_TYPE_ARRAY, key: 4, value: MemoryLayout<starve_config>.size, max: 1)
             var config = starve_config()
             config.abi_version = UInt32(STARVE_ABI_VERSION)

@@ -59,8 +59,10 @@ extension StarveDump {
                 return out
             }
 
+            var exitedWork = ExitedWork()
             let baseline = try collection.readTasks()
             _ = tracker.advance(to: baseline.tasks, atNs: baseline.atNs)
+            _ = exitedWork.advance(reading: try collection.readExited(), vanished: [])
             analyzer.prime(pairs: try collection.readPairs(), throttle: throttle(for: Set(baseline.tasks.map(\.cpuCgroupID))))
             if sampling.format == .csv { writeStdout(CgroupFormatter.csvHeader) }
 
@@ -71,11 +73,13 @@ extension StarveDump {
                 sample += 1
                 let snapshot = try collection.readTasks()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
+                let exited = exitedWork.advance(reading: try collection.readExited(), vanished: tracker.vanished)
                 // Processes by tgid and start tag: a tgid reused since is another process.
                 let names = Dictionary(snapshot.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessKey(tgid: $0.tgid, start: $0.processStart), $0.comm) },
                                        uniquingKeysWith: { a, _ in a })
                 let rows = analyzer.analyze(intervals: intervals, intervalNs: snapshot.atNs &- lastAt, pairs: try collection.readPairs(),
-                                            throttle: throttle(for: Set(snapshot.tasks.map(\.cpuCgroupID))),
+                                            throttle: throttle(for: Set(snapshot.tasks.map(\.cpuCgroupID)).union(exited.keys.map(\.cgroupID))),
+                                            exited: exited,
                                             path: path, processName: { names[ProcessKey(tgid: $0, start: $1)] ?? "exited" })
                 lastAt = snapshot.atNs
                 let context = SampleContext(sample: sample, timestamp: Date())

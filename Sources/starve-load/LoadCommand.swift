@@ -53,8 +53,11 @@ extension StarveLoad {
         @Option(help: "Kernel BTF for CO-RE relocations.")
         var btf: String = "/sys/kernel/btf/vmlinux"
 
-        @Option(help: "Most victim x preemptor (cgroup, process) cells counted (size of the preempt_pairs map).")
+        @Option(help: "Victim x preemptor (cgroup, process) cells kept for exited threads and threads with many preemptors (size of the preempt_pairs LRU map: the least recently used are evicted, and counted).")
         var maxPairs: UInt32 = LoadOptions().maxPairs
+
+        @Option(help: "(cgroup, process) entries kept for the work of exited threads (size of the exited LRU map: the least recently used are evicted, and counted).")
+        var maxExited: UInt32 = LoadOptions().maxExited
 
         @Option(help: "Run-queue waits that make a starvation event, ms: starved,severe,critical.")
         var thresholds: String = LoadOptions.Defaults.thresholdsMs.map { formatFixed($0, decimals: 0) }.joined(separator: ",")
@@ -97,6 +100,7 @@ extension StarveLoad {
 
         func validate() throws {
             guard maxPairs >= 1 && maxPairs <= 1 << 22 else { throw ValidationError("--max-pairs must be between 1 and 4194304") }
+            guard maxExited >= 1 && maxExited <= 1 << 22 else { throw ValidationError("--max-exited must be between 1 and 4194304") }
             _ = try parsedThresholds()
             guard inversionMin > 0, stormWindow > 0 else { throw ValidationError("--inversion-min and --storm-window must be positive") }
             guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
@@ -127,6 +131,7 @@ extension StarveLoad {
             options.btfPath = btf
             options.group = group
             options.maxPairs = maxPairs
+            options.maxExited = maxExited
             options.eventsBytes = eventsKb * 1024
             options.stacksBytes = stacksKb * 1024
             options.groupStacks = groupStacks

@@ -22,6 +22,9 @@ extension StarveWork {
         @Option(help: "CPU time each child burns before it exits, µs.")
         var burnUs: Double = 20
 
+        @Option(help: "A cgroup directory (v1 or v2, must exist) to move this process into first: the children are born there.")
+        var cgroup: String?
+
         func validate() throws {
             guard processes >= 1 && processes <= 100_000_000 else { throw ValidationError("--processes must be between 1 and 100000000") }
             guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
@@ -29,6 +32,7 @@ extension StarveWork {
         }
 
         func run() throws {
+            if let cgroup { try moveToCgroup(pid: getpid(), dir: cgroup) }
             let started = monotonicNs()
             let share = processes / parallel, extra = processes % parallel
             let made = Mutex(0), failure = Mutex<String?>(nil)

@@ -168,7 +168,10 @@ struct starve_stats {
 	__u64 pairs_overflow;     /* waits booked to `preempt_pairs` directly: the victim thread's own
 	                           * slots were taken by other preemptors */
 	__u64 pairs_folded;       /* thread slots moved into `preempt_pairs` when their thread exited */
-	__u64 _reserved[7];
+	__u64 exited_folded;      /* threads folded into `exited` at exit */
+	__u64 exited_created;     /* entries added to `exited` (less the live entries: evicted) */
+	__u64 exited_dropped;     /* threads whose figures could not be folded (no entry) */
+	__u64 _reserved[4];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
@@ -204,7 +207,9 @@ struct starve_config {
 	__u32 max_pairs;    /* size of `preempt_pairs` */
 	__u32 flags;        /* STARVE_CONFIG_* */
 	__u32 stacks_bytes; /* size of the `event_stacks` ring buffer */
-	__u64 _reserved[4];
+	__u32 max_exited;   /* size of `exited` */
+	__u32 _pad;
+	__u64 _reserved[3];
 };
 
 /* struct starve_config flags */
@@ -234,6 +239,35 @@ struct starve_pair {
 	__u64 wait_ns; /* their total length */
 	__u64 max_ns;
 	__u64 _reserved;
+};
+
+/* What the threads of one process in one cgroup did before they exited: the value of `exited`,
+ * keyed by (cpu cgroup, process). A thread's own figures are folded in when it exits (the
+ * kernel's runtime and switch counts, the programs' waits, histogram and preemptions), so
+ * per-process and per-cgroup figures keep the work of threads that lived less than a sample.
+ * An LRU hash: under churn, entries of long-gone processes are evicted (exited_created less the
+ * live entries); counters of an entry only grow while it lives (atomic adds). */
+struct starve_exited_key {
+	__u64 cgroup_id; /* cpu-controller cgroup the thread was in when it exited */
+	__u32 tgid;
+	__u32 start;     /* process start tag (starve_task.process_start) */
+};
+
+struct starve_exited {
+	__u64 threads;   /* threads folded in */
+	__u64 runtime_ns;
+	__u64 voluntary_switches;
+	__u64 involuntary_switches;
+	struct starve_wait wait_wakeup;  /* max_ns: the largest of the threads' */
+	struct starve_wait wait_preempt;
+	struct starve_wait wait_throttled;
+	__u64 preempted_same;
+	__u64 preempted_other;
+	__u64 preempted_system;
+	__u64 preemptions_caused;
+	__u64 migrations;
+	__u64 wait_hist[STARVE_HIST_SLOTS];
+	__u64 _reserved[4];
 };
 
 /* Events on the `events` ring buffer. */
@@ -321,6 +355,7 @@ struct starve_event_stacks {
 #define STARVE_DEFAULT_STORM_WINDOW_NS 1000000000ULL
 #define STARVE_DEFAULT_RATE_LIMIT 20 /* events per second per cgroup per CPU */
 #define STARVE_DEFAULT_MAX_PAIRS 16384
+#define STARVE_DEFAULT_MAX_EXITED 16384
 #define STARVE_DEFAULT_EVENTS_BYTES (1u << 20)
 /* Stack records are 3.5 times an event: four times the bytes keep as many of them. */
 #define STARVE_DEFAULT_STACKS_BYTES (1u << 22)
@@ -335,6 +370,8 @@ _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
 _Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");
 _Static_assert(sizeof(struct starve_pair_key) == 32, "starve_pair_key layout");
 _Static_assert(sizeof(struct starve_pair) == 32, "starve_pair layout");
+_Static_assert(sizeof(struct starve_exited_key) == 16, "starve_exited_key layout");
+_Static_assert(sizeof(struct starve_exited) == 464, "starve_exited layout");
 _Static_assert(sizeof(struct starve_event_task) == 48, "starve_event_task layout");
 _Static_assert(sizeof(struct starve_event) == 208, "starve_event layout");
 _Static_assert(sizeof(struct starve_event_stacks) == 736, "starve_event_stacks layout");
