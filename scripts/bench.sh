@@ -53,14 +53,17 @@ for v in "$ROUNDS" "$STATS_ROUNDS" "$CHURN_PROCS"; do
 	case $v in ''|[1-9]|[1-9][0-9]*) ;; *) echo "bench.sh: counts must be positive integers, not '$v'" >&2; exit 2 ;; esac
 done
 
+CHURN_DIR="" MODE=full
+if [ "$CHURN_ONLY" = 1 ]; then CHURN_DIR=/churn; fi
 if [ "$QUICK" = 1 ]; then
+	MODE=quick
 	ROUNDS=${ROUNDS:-3} STATS_ROUNDS=${STATS_ROUNDS:-3} CHURN_PROCS=${CHURN_PROCS:-20000}
 	PIPE_LOOPS=50000 PIPE_REPS=3 MSG_LOOPS=400 HB_LOOPS=250 DUMP_REPEAT=3 BUSY_SAMPLES=4 READER_REPEAT=3
-	OUT=${OUT:-$ROOT/assets/bench/quick$([ "$CHURN_ONLY" = 1 ] && echo /churn)}
+	OUT=${OUT:-$ROOT/assets/bench/quick$CHURN_DIR}
 else
 	ROUNDS=${ROUNDS:-9} STATS_ROUNDS=${STATS_ROUNDS:-5} CHURN_PROCS=${CHURN_PROCS:-100000}
 	PIPE_LOOPS=100000 PIPE_REPS=3 MSG_LOOPS=400 HB_LOOPS=500 DUMP_REPEAT=7 BUSY_SAMPLES=10 READER_REPEAT=5
-	OUT=${OUT:-$ROOT/assets/bench$([ "$CHURN_ONLY" = 1 ] && echo /churn)}
+	OUT=${OUT:-$ROOT/assets/bench$CHURN_DIR}
 fi
 CHURN_FORKERS=2 READER_INTERVAL=0.2
 WORKLOADS=(messaging hackbench pipe) # saturated first, as the report shows them
@@ -398,7 +401,8 @@ if [ "$CHURN_ONLY" = 0 ]; then
 	cp "$TMP/dumpcpu.csv" "$OUT/dump-cpu.csv"
 	cp "$TMP/iter.csv" "$OUT/iter-cost.csv"
 fi
-"$BENCH" report --dir "$OUT" --mode "$([ "$QUICK" = 1 ] && echo quick || echo full)$([ "$CHURN_ONLY" = 1 ] && echo ", churn only")" \
+if [ "$CHURN_ONLY" = 1 ]; then MODE="$MODE, churn only"; fi
+"$BENCH" report --dir "$OUT" --mode "$MODE" \
 	--rounds "$ROUNDS" --pipe-loops "$PIPE_LOOPS" --msg-loops "$MSG_LOOPS" --hb-loops "$HB_LOOPS"
 if [ "$CHURN_ONLY" = 0 ]; then
 	gnuplot -e "dir='$OUT'" "$ROOT/scripts/bench/plot.gp"
