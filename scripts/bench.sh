@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh - starve's overhead benchmark against the empty program and its peers (issues #6, #11).
 #
-#   sudo scripts/bench.sh               # full run, about 10-12 min; writes assets/bench/
-#   sudo scripts/bench.sh --quick       # CI-ish run, about 3 min; writes assets/bench/quick/
+#   sudo scripts/bench.sh               # full run, about 8-12 min (estimate); writes assets/bench/
+#   sudo scripts/bench.sh --quick       # CI-ish run, about 2 min; writes assets/bench/quick/
 #   sudo scripts/bench.sh --churn-only  # phase 5 alone; writes assets/bench/churn/ (quick: quick/churn/)
 #
 # Workloads: messaging  perf bench sched messaging -g 4 -l L (160 processes on sockets: saturating)
