@@ -13,8 +13,9 @@ struct Churn: ParsableCommand {
         discussion: """
             --mode spawn (the default) starts --program with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK) \
             then exec), as a shell or make starts short commands; --mode fork forks children that exit at \
-            once (no exec: the cheapest process there is). Each child is a new process (its own tgid) that \
-            lives from a few µs to about a millisecond.
+            once (no exec, but fork copies this process's page tables: no faster than spawn on the \
+            project's machines). Each child is a new process (its own tgid) that lives from a few µs to \
+            about a millisecond.
             """
     )
 
