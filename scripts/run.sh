@@ -32,7 +32,9 @@ usage: scripts/run.sh COMMAND [ARGS...]
                passwd), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
-  bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it)
+  bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it: --quick,
+               --churn-only, --churn-processes N, ...; installs perf, bpftrace, rt-tests,
+               gnuplot, jq, bc, time)
   help         this text
 
 environment: PIN_DIR (/sys/fs/bpf/starve), BTF_PATH (/sys/kernel/btf/vmlinux), GROUP (readers'
@@ -210,8 +212,9 @@ case "$cmd" in
   experiment) ensure_built; exec "$ROOT/scripts/experiment.sh" "$@" ;;
   bench)
     need_root bench
-    # The peers and the plotting: perf, bpftrace, hackbench, gnuplot, jq.
-    command -v dpkg >/dev/null 2>&1 && ensure_packages linux-perf bpftrace rt-tests gnuplot-nox jq
+    # The peers and the plotting: perf, bpftrace, hackbench, gnuplot, jq; bc and /usr/bin/time,
+    # which bench.sh's arithmetic and its starve-dump CPU figure use.
+    command -v dpkg >/dev/null 2>&1 && ensure_packages linux-perf bpftrace rt-tests gnuplot-nox jq bc time
     ensure_built; exec "$ROOT/scripts/bench.sh" "$@" ;;
   help|-h|--help) usage ;;
   *) usage >&2; die "unknown command: $cmd" ;;

@@ -1,12 +1,13 @@
 # plot.gp - the overhead benchmark's figure: gnuplot -e "dir='assets/bench'" scripts/bench/plot.gp
-# Left: extra ns per context switch on the pinned pipe (the clean signal).
-# Middle: how much slower each workload ran than with nothing attached, percent.
-# Right: starve-dump's cost for one sample on a full map, against the 100 ms target.
+# First: in-program ns per context switch by workload (bpf_stats; saturated workloads first).
+# Second: extra ns per context switch on the pinned pipe, end to end (plot-e2e.dat row 3: pipe).
+# Third: how much slower each workload ran than with nothing attached, percent.
+# Fourth: starve-dump's cost for one sample on a full map, against the 100 ms target.
 # Bars are medians over rounds, whiskers min..max (each run paired with a nothing-attached run).
 if (!exists("dir")) dir = "assets/bench"
-set terminal pngcairo size 1800,560 font "Sans,11"
+set terminal pngcairo size 2400,560 font "Sans,11"
 set output dir."/overhead.png"
-set multiplot layout 1,3 title "starve overhead (scripts/bench.sh; bars: median, whiskers: min..max over rounds)"
+set multiplot layout 1,4 title "starve overhead (scripts/bench.sh; bars: median, whiskers: min..max over rounds)"
 
 set style data histogram
 set style histogram errorbars gap 2 lw 1
@@ -16,12 +17,18 @@ set grid ytics
 set key top left
 set xzeroaxis lt -1
 
-set title "pinned pipe: extra ns per context switch"
+set title "in-program ns per context switch (bpf\\_stats)"
 set ylabel "ns / switch"
-plot dir."/plot-e2e.dat" every ::0::0 using 2:3:4:xtic(1) title "floor (empty prog)" lc rgb "#999999", \
-     "" every ::0::0 using 5:6:7 title "starve" lc rgb "#1f77b4", \
-     "" every ::0::0 using 8:9:10 title "bpftrace runqlat" lc rgb "#ff7f0e", \
-     "" every ::0::0 using 11:12:13 title "perf sched record" lc rgb "#d62728"
+plot dir."/plot-inprog.dat" using 2:3:4:xtic(1) title "floor (empty prog)" lc rgb "#999999", \
+     "" using 5:6:7 title "starve" lc rgb "#1f77b4", \
+     "" using 8:9:10 title "bpftrace runqlat" lc rgb "#ff7f0e"
+
+set title "pinned pipe: extra ns per context switch, end to end"
+set ylabel "ns / switch"
+plot dir."/plot-e2e.dat" every ::2::2 using 2:3:4:xtic(1) title "floor (empty prog)" lc rgb "#999999", \
+     "" every ::2::2 using 5:6:7 title "starve" lc rgb "#1f77b4", \
+     "" every ::2::2 using 8:9:10 title "bpftrace runqlat" lc rgb "#ff7f0e", \
+     "" every ::2::2 using 11:12:13 title "perf sched record" lc rgb "#d62728"
 
 set title "slowdown vs nothing attached"
 set ylabel "% slower"
