@@ -19,8 +19,8 @@
 #   3 starve-dump's read+analysis cost on synthetic maps of 1k/10k/100k threads, and the live
 #     tasks iterator (starve-bench dump, iter).
 #   4 starve-dump's CPU use at --interval 1 on a busy host.
-#   5 churn: starve loaded, one busy loop per CPU, N short-lived processes (/bin/true from 2
-#     forkers, starve-bench churn): processes per second, map fill and the drop/eviction counters
+#   5 churn: starve loaded, one busy loop per CPU, N short-lived processes (vfork'd children that
+#     burn 20 µs each, from 2 forkers: starve-work churn): processes per second, map fill and the drop/eviction counters
 #     of starve-load status, starve's in-program cost, and starve-dump's reader time before and after.
 # docs/overhead.md explains each figure.
 #
@@ -357,7 +357,7 @@ reader_rows() { # $1 phase, $2 pin dir
 		done
 	done
 }
-say "phase 5: churn: $CHURN_PROCS short-lived processes (/bin/true, $CHURN_FORKERS forkers) while $(nproc) busy loops saturate the CPUs, starve loaded"
+say "phase 5: churn: $CHURN_PROCS short-lived processes (starve-work churn, $CHURN_FORKERS forkers) while $(nproc) busy loops saturate the CPUs, starve loaded"
 echo "phase,kind,name,value" >"$CH"
 start_condition starve
 "$WORK" busy --workers "$(nproc)" --duration 0 >/dev/null &
@@ -370,10 +370,14 @@ ids=$(pinned_prog_ids "$PIN_BASE-starve" | tr '\n' ' ')
 run_churn() {
 	local a b
 	a=$(ctxt)
-	"$BENCH" churn --processes "$CHURN_PROCS" --forkers "$CHURN_FORKERS" >"$TMP/churn-run.csv" &
+	"$WORK" churn --processes "$CHURN_PROCS" --parallel "$CHURN_FORKERS" >"$TMP/churn-run.txt" &
 	CHURN_PID=$!
 	BG_PIDS+=("$CHURN_PID")
-	wait "$CHURN_PID" || die "starve-bench churn failed"
+	wait "$CHURN_PID" || die "starve-work churn failed"
+	# "churn=done processes=N seconds=S per_second=R" as the report's CSV row.
+	awk -v f="$CHURN_FORKERS" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		END { print "processes,forkers,mode,seconds,processes_per_second,failed"
+		      print v["processes"] "," f ",vfork," v["seconds"] "," v["per_second"] ",0" }' "$TMP/churn-run.txt" >"$TMP/churn-run.csv"
 	forget_pid "$CHURN_PID"
 	b=$(ctxt)
 	echo "churn,switches,ctxt,$((b - a))" >"$TMP/churn-sw"

@@ -32,6 +32,9 @@ extension StarveWork {
         }
 
         func run() throws {
+            // Started with `&` by a script, SIGINT arrives ignored: take the default back, so a
+            // caller stopping it with SIGINT (bench.sh) stops it at once.
+            signal(SIGINT, SIG_DFL)
             if let cgroup { try moveToCgroup(pid: getpid(), dir: cgroup) }
             let started = monotonicNs()
             let share = processes / parallel, extra = processes % parallel
