@@ -212,7 +212,13 @@ condition_prog_ids() { # $1 condition, $2 the ids before it started (from prog_i
 	local mine
 	case $1 in
 	floor|starve) mine=$(pinned_prog_ids "$PIN_BASE-$1") ;;
-	bpftrace) mine=$(cat /proc/"$COND_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }') ;;
+	bpftrace)
+		mine=$(cat /proc/"$COND_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }')
+		# Attached through perf events, bpftrace may hold no program fd of its own: then the
+		# programs that appeared since it started, less any of starve's or the floor's.
+		if [ -z "$mine" ]; then
+			mine=$(bpftool prog show -j | jq -r '.[] | select((.name // "") | test("^(starve|floor)_") | not) | .id')
+		fi ;;
 	esac
 	comm -12 <(echo "$mine" | sort -u) <(comm -13 <(echo "$2") <(prog_ids)) | tr '\n' ' '
 }
