@@ -97,6 +97,9 @@ public final class PinnedCollection {
     private var matrixRead = false
     /// The `exited` map as of the last ``readTasks()``.
     private var lastExited: [ProcessInCgroup: ThreadWork] = [:]
+    /// Whether ``readTasks()`` also reads the victim x preemptor matrix and the exited threads'
+    /// work (``readPairs()``, ``readExited()``); a per-thread view has no use for them.
+    public var readsAggregates = true
 
     /// Opens the pins under `layout`, checking that they speak this build's ABI.
     public init(layout: PinLayout, tasksPath: String? = nil) throws {
@@ -147,17 +150,19 @@ public final class PinnedCollection {
     public func readTasks() throws -> (tasks: [TaskCounters], atNs: UInt64) {
         var out: [TaskCounters] = []
         out.reserveCapacity(max(1024, lastCount + lastCount / 8))
-        var reading = try readPairMap()
-        lastExited = try readExitedMap()
+        var reading = readsAggregates ? try readPairMap() : [:]
+        if readsAggregates { lastExited = try readExitedMap() }
         let now = monotonicNs()
         let programNow = try programClockNow() ?? now
         try Self.readRecords(path: tasksPath) { raw in
             out.append(TaskCounters(raw, at: programNow))
-            raw.addPairSlots(to: &reading)
+            if readsAggregates { raw.addPairSlots(to: &reading) }
         }
         lastCount = out.count
-        matrix.update(with: reading)
-        matrixRead = true
+        if readsAggregates {
+            matrix.update(with: reading)
+            matrixRead = true
+        }
         return (out, now)
     }
 
@@ -217,7 +222,7 @@ public final class PinnedCollection {
     /// when there was none): live threads' slots and `preempt_pairs` together, monotonic across
     /// reads (``PreemptionMatrix``).
     public func readPairs() throws -> [PreemptionPair: PreemptionCounts] {
-        if !matrixRead { _ = try readTasks() }
+        if !matrixRead { readsAggregates = true; _ = try readTasks() }
         return matrix.pairs
     }
 
@@ -225,7 +230,7 @@ public final class PinnedCollection {
     /// the last ``readTasks()`` (read before the threads, like the pairs). ``ExitedWork`` turns
     /// successive reads into each interval's share.
     public func readExited() throws -> [ProcessInCgroup: ThreadWork] {
-        if !matrixRead { _ = try readTasks() }
+        if !matrixRead { readsAggregates = true; _ = try readTasks() }
         return lastExited
     }
 

@@ -14,20 +14,18 @@ public struct ProcessInCgroup: Hashable, Sendable {
 
 /// Cumulative work of threads: what `struct starve_exited` holds for the threads of a process
 /// that exited, and what one live thread's counters add up to. Counters only grow.
+///
+/// The counters sit in one fixed-size vector (no heap): a reader folds thousands of these per
+/// sample under churn.
 public struct ThreadWork: Sendable, Equatable {
-    public var threads: UInt64 = 0
-    public var runtimeNs: UInt64 = 0
-    public var voluntarySwitches: UInt64 = 0
-    public var involuntarySwitches: UInt64 = 0
-    public var waitWakeup = WaitCounters()
-    public var waitPreempt = WaitCounters()
-    public var waitThrottled = WaitCounters()
-    public var preemptedSame: UInt64 = 0
-    public var preemptedOther: UInt64 = 0
-    public var preemptedSystem: UInt64 = 0
-    public var preemptionsCaused: UInt64 = 0
-    public var migrations: UInt64 = 0
-    public var waitHistogram = [UInt64](repeating: 0, count: LogHistogram.slotCount)
+    // Slots of `c`: the counters, then the wait histogram.
+    private static let threadsAt = 0, runtimeAt = 1, voluntaryAt = 2, involuntaryAt = 3
+    private static let wakeupAt = 4, preemptAt = 6, throttledAt = 8  // total, count
+    private static let sameAt = 10, otherAt = 11, systemAt = 12, causedAt = 13, migrationsAt = 14
+    private static let histogramAt = 15
+    private var c = SIMD64<UInt64>()
+    /// Longest waits by cause (maxima, not counters).
+    private var maxima = SIMD4<UInt64>()
 
     public init() {}
 
@@ -45,44 +43,58 @@ public struct ThreadWork: Sendable, Equatable {
         preemptedSystem = t.preemptedSystem
         preemptionsCaused = t.preemptionsCaused
         migrations = t.migrations
-        for (i, c) in t.waitHistogram.counts.enumerated() where i < waitHistogram.count { waitHistogram[i] = c }
+        for (i, n) in t.waitHistogram.counts.enumerated() where i < LogHistogram.slotCount { c[Self.histogramAt + i] = n }
     }
+
+    public var threads: UInt64 { get { c[Self.threadsAt] } set { c[Self.threadsAt] = newValue } }
+    public var runtimeNs: UInt64 { get { c[Self.runtimeAt] } set { c[Self.runtimeAt] = newValue } }
+    public var voluntarySwitches: UInt64 { get { c[Self.voluntaryAt] } set { c[Self.voluntaryAt] = newValue } }
+    public var involuntarySwitches: UInt64 { get { c[Self.involuntaryAt] } set { c[Self.involuntaryAt] = newValue } }
+    public var preemptedSame: UInt64 { get { c[Self.sameAt] } set { c[Self.sameAt] = newValue } }
+    public var preemptedOther: UInt64 { get { c[Self.otherAt] } set { c[Self.otherAt] = newValue } }
+    public var preemptedSystem: UInt64 { get { c[Self.systemAt] } set { c[Self.systemAt] = newValue } }
+    public var preemptionsCaused: UInt64 { get { c[Self.causedAt] } set { c[Self.causedAt] = newValue } }
+    public var migrations: UInt64 { get { c[Self.migrationsAt] } set { c[Self.migrationsAt] = newValue } }
+    public var waitWakeup: WaitCounters { get { wait(Self.wakeupAt, 0) } set { setWait(newValue, Self.wakeupAt, 0) } }
+    public var waitPreempt: WaitCounters { get { wait(Self.preemptAt, 1) } set { setWait(newValue, Self.preemptAt, 1) } }
+    public var waitThrottled: WaitCounters { get { wait(Self.throttledAt, 2) } set { setWait(newValue, Self.throttledAt, 2) } }
+    /// Waits by length, log2 over ns (``LogHistogram``'s slots).
+    public var waitHistogram: [UInt64] {
+        get { (0..<LogHistogram.slotCount).map { c[Self.histogramAt + $0] } }
+        set { for (i, n) in newValue.prefix(LogHistogram.slotCount).enumerated() { c[Self.histogramAt + i] = n } }
+    }
+
+    private func wait(_ at: Int, _ m: Int) -> WaitCounters { WaitCounters(totalNs: c[at], count: c[at + 1], maxNs: maxima[m]) }
+    private mutating func setWait(_ w: WaitCounters, _ at: Int, _ m: Int) { c[at] = w.totalNs; c[at + 1] = w.count; maxima[m] = w.maxNs }
 
     public var waitNs: UInt64 { waitWakeup.totalNs &+ waitPreempt.totalNs &+ waitThrottled.totalNs }
     public var waitCount: UInt64 { waitWakeup.count &+ waitPreempt.count &+ waitThrottled.count }
 
-    /// Every counter, in one order (the longest waits are not counters: kept apart).
-    var counters: [UInt64] {
-        [threads, runtimeNs, voluntarySwitches, involuntarySwitches, waitWakeup.totalNs, waitWakeup.count,
-         waitPreempt.totalNs, waitPreempt.count, waitThrottled.totalNs, waitThrottled.count, preemptedSame,
-         preemptedOther, preemptedSystem, preemptionsCaused, migrations] + waitHistogram
-    }
-
-    init(counters c: [UInt64], maxima: (UInt64, UInt64, UInt64)) {
-        threads = c[0]; runtimeNs = c[1]; voluntarySwitches = c[2]; involuntarySwitches = c[3]
-        waitWakeup = WaitCounters(totalNs: c[4], count: c[5], maxNs: maxima.0)
-        waitPreempt = WaitCounters(totalNs: c[6], count: c[7], maxNs: maxima.1)
-        waitThrottled = WaitCounters(totalNs: c[8], count: c[9], maxNs: maxima.2)
-        preemptedSame = c[10]; preemptedOther = c[11]; preemptedSystem = c[12]; preemptionsCaused = c[13]; migrations = c[14]
-        waitHistogram = Array(c[15...])
-    }
-
-    var maxima: (UInt64, UInt64, UInt64) { (waitWakeup.maxNs, waitPreempt.maxNs, waitThrottled.maxNs) }
-
-    /// Counter by counter: `combine` of the two; maxima the larger.
-    func zipped(_ other: ThreadWork, _ combine: (UInt64, UInt64) -> UInt64) -> ThreadWork {
-        let a = counters, b = other.counters
-        return ThreadWork(counters: zip(a, b).map(combine),
-                          maxima: (max(maxima.0, other.maxima.0), max(maxima.1, other.maxima.1), max(maxima.2, other.maxima.2)))
-    }
-
     /// The sum of two (maxima: the larger).
-    public static func + (a: ThreadWork, b: ThreadWork) -> ThreadWork { a.zipped(b, &+) }
-    /// What `a` has beyond `b`, counter by counter, never below zero.
-    public static func - (a: ThreadWork, b: ThreadWork) -> ThreadWork { a.zipped(b) { $0 > $1 ? $0 - $1 : 0 } }
+    public static func + (a: ThreadWork, b: ThreadWork) -> ThreadWork {
+        var r = a
+        r.c = a.c &+ b.c
+        r.maxima = pointwiseMax(a.maxima, b.maxima)
+        return r
+    }
+
+    /// What `a` has beyond `b`, counter by counter, never below zero (maxima: the larger).
+    public static func - (a: ThreadWork, b: ThreadWork) -> ThreadWork {
+        var r = a
+        r.c = pointwiseMax(a.c, b.c) &- b.c
+        r.maxima = pointwiseMax(a.maxima, b.maxima)
+        return r
+    }
+
     /// The larger of the two, counter by counter.
-    func highest(_ other: ThreadWork) -> ThreadWork { zipped(other, max) }
-    public var isZero: Bool { counters.allSatisfy { $0 == 0 } }
+    func highest(_ other: ThreadWork) -> ThreadWork {
+        var r = self
+        r.c = pointwiseMax(c, other.c)
+        r.maxima = pointwiseMax(maxima, other.maxima)
+        return r
+    }
+
+    public var isZero: Bool { c == SIMD64<UInt64>() }
 }
 
 /// What threads that exited did in each interval, per process and cgroup, from the kernel's

@@ -51,6 +51,7 @@ extension StarveDump {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
+            collection.readsAggregates = false  // per thread: no matrix, no exited work
             let analyzeShares = share || simulateDraws > 0 || tickets != nil
             let formatter = SampleFormatter(shareColumns: analyzeShares ? shareColumns : [])
             var analyzer = ShareAnalyzer(settings: ShareAnalysisSettings(draws: simulateDraws, seed: seed, tickets: tickets ?? .weight))
