@@ -602,7 +602,7 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 	t->queued_cause = STARVE_WAIT_NONE;
 }
 
-static __noinline void fold_thread(struct task_struct *p, struct task_state *t); /* exits, below */
+static __noinline void fold_thread(struct task_struct *p, struct task_state *t); /* below */
 
 /* `prev` leaves its CPU still runnable: note who took it. Out of line: a blocking switch-out,
  * the common case, needs nothing of prev at all. */
@@ -936,11 +936,11 @@ static __always_inline __u64 since_folded(__u64 now, __u64 *folded)
 	return d;
 }
 
-/* An exiting thread's own figures into `exited`, under its cgroup and process, and what it
- * booked to its preemptors into `preempt_pairs`; what was folded is emptied from its storage.
- * Twice per thread: at sched_process_exit (a dying thread may still be preempted and wait
- * after it, and its last switch can be one the tracepoint misses) and at its last switch-out
- * (TASK_DEAD), which adds only what came after the first. Out of line. */
+/* A dead thread's own figures into `exited`, under its cgroup and process, and what it booked
+ * to its preemptors into `preempt_pairs`, at its last switch-out (TASK_DEAD): after it, it never
+ * runs or waits again. Once per thread, out of line. (Its storage is emptied of what was
+ * folded, and the runtime and switch counts folded are noted, so a second fold would add only
+ * what came after.) */
 static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 {
 	struct starve_stats *st = cpu_stats();
@@ -1020,20 +1020,21 @@ static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 	}
 }
 
-/* The task's storage goes with it: its own figures are folded into `exited`, and what it
- * booked to its preemptors into `preempt_pairs` (fold_thread, again at its death), so
- * per-process and per-cgroup figures and the matrix keep the work of threads that exited. The
- * `tasks` iterator stops reporting a thread once it is exiting (PF_EXITING, set before this
- * tracepoint): a reader that reads the maps first and the threads second may miss such a thread
- * for one read, never count it twice. */
+/* Counts exits. An exiting thread's figures are folded at its last switch-out (fold_thread, from
+ * sched_switch), so per-process and per-cgroup figures and the matrix keep the work of threads
+ * that exited; the `tasks` iterator stops reporting a thread once it is exiting (PF_EXITING):
+ * a reader that reads the maps first and the threads second may miss such a thread for one
+ * read, never count it twice. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
 
-	if (st)
+	if (st) {
 		st->exits++;
-	fold_thread(p, task_state_of(p));
+		if (task_state_of(p))
+			st->exits_tracked++;
+	}
 	return 0;
 }
 

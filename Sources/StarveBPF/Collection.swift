@@ -290,6 +290,7 @@ public final class PinnedCollection {
             s.exitedFolded &+= c.exited_folded
             s.exitedCreated &+= c.exited_created
             s.exitedDropped &+= c.exited_dropped
+            s.exitsTracked &+= c.exits_tracked
             s.starvations &+= c.starvations
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts

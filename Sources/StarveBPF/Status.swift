@@ -72,6 +72,7 @@ public struct CollectorStatus: Sendable {
                 ["thread slots folded at exit", String(s.pairsFolded)],
                 ["exited threads folded into exited", String(s.exitedFolded)],
                 ["dropped: exited thread not folded", String(s.exitedDropped)],
+                ["exited threads whose last switch was not seen", String(s.exitsTracked >= s.exitedFolded ? s.exitsTracked - s.exitedFolded : 0)],
                 ["exited entries created", String(s.exitedCreated)],
                 ["exited entries evicted (LRU)", exitedLive.map { String(s.exitedCreated >= UInt64($0) ? s.exitedCreated - UInt64($0) : 0) } ?? "-"],
                 ["starvations detected", String(s.starvations)],

@@ -146,6 +146,9 @@ public struct CollectorStats: Sendable, Equatable {
     public var exitedFolded: UInt64 = 0
     public var exitedCreated: UInt64 = 0
     public var exitedDropped: UInt64 = 0
+    /// Exits of threads that had storage: less ``exitedFolded``, threads whose last switch-out
+    /// was not seen (not folded; a few are in flight at any read).
+    public var exitsTracked: UInt64 = 0
     /// Kernel stacks and user stacks (of user tasks) that could not be taken.
     public var kernelStackFailures: UInt64 = 0
     public var userStackFailures: UInt64 = 0

@@ -171,7 +171,9 @@ struct starve_stats {
 	__u64 exited_folded;      /* threads folded into `exited` at exit */
 	__u64 exited_created;     /* entries added to `exited` (less the live entries: evicted) */
 	__u64 exited_dropped;     /* threads whose figures could not be folded (no entry) */
-	__u64 _reserved[4];
+	__u64 exits_tracked;      /* exits of threads with storage: less exited_folded, the threads
+	                           * whose last switch-out the tracepoint did not show (not folded) */
+	__u64 _reserved[3];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
