@@ -40,16 +40,9 @@ final class ChurnTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(evicted ?? 0, s.pairsCreated - UInt64(maxPairs), "evictions not accounted for: \(status.stdout)")
 
         // Now a noisy neighbour: a hog in one cgroup, a duty-cycle task in another, one CPU.
-        let hogGroup = try ScratchCgroup(prefix: "starve-test-churnhog")
-        defer { try? hogGroup.remove() }
-        let victimGroup = try ScratchCgroup(prefix: "starve-test-churnvictim")
-        defer { try? victimGroup.remove() }
-        try victimGroup.setWeight(v1Shares: 2, v2Weight: 1)
-        let hog = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", hogGroup.directory])
-        defer { hog.stop() }
-        let victim = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--busy-ms", "1", "--sleep-ms", "9",
-                                   "--cgroup", victimGroup.directory])
-        defer { victim.stop() }
+        let setup = try NoisyNeighbours(tag: "churn")
+        defer { setup.tearDown() }
+        let (hogGroup, victimGroup, hog, victim) = (setup.hogGroup, setup.victimGroup, setup.hog, setup.victim)
         let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "4", "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

@@ -23,60 +23,26 @@ final class ExitedThreadsTests: XCTestCase {
         defer { try? group.remove() }
 
         // Every event of the run, read as it comes (the big ring holds what a slow read leaves).
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: Live.tool("starve-dump"))
-        reader.arguments = ["events", "--pin-dir", collector.pinDir, "--format", "json", "--kind", "starvation", "--duration", "16", "--no-stacks"]
-        let eventsOut = Pipe()
-        reader.standardOutput = eventsOut
-        reader.standardError = FileHandle.nullDevice
-        try reader.run()
-        final class Box: @unchecked Sendable {
-            let lock = NSLock()
-            var data = Data()
-            var count: Int { lock.withLock { data.count } }
-            /// Reads `handle` to its end on a thread of its own.
-            func drain(_ handle: FileHandle) -> Thread {
-                let t = Thread {
-                    while true {
-                        let d = handle.availableData
-                        if d.isEmpty { break }
-                        self.lock.withLock { self.data.append(d) }
-                    }
-                }
-                t.start()
-                return t
-            }
-        }
-        let events = Box()
-        let drain = events.drain(eventsOut.fileHandleForReading)
-
+        let reader = try BackgroundRun(Live.tool("starve-dump"), ["events", "--pin-dir", collector.pinDir, "--format", "json",
+                                                                  "--kind", "starvation", "--duration", "16", "--no-stacks"])
         // Cgroup samples: the baseline is taken before any process of the group exists.
-        let dump = Process()
-        dump.executableURL = URL(fileURLWithPath: Live.tool("starve-dump"))
-        dump.arguments = ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "10", "--format", "json", "--no-patterns"]
-        let rowsOut = Pipe()
-        dump.standardOutput = rowsOut
-        dump.standardError = FileHandle.nullDevice
-        try dump.run()
-        let rowsBox = Box()
-        let rowsDrain = rowsBox.drain(rowsOut.fileHandleForReading)
+        let dump = try BackgroundRun(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1",
+                                                                "--iterations", "10", "--format", "json", "--no-patterns"])
         // Wait for the first sample (the baseline is behind it), by its output.
-        XCTAssertTrue(waitUntil(seconds: 15) { rowsBox.count > 0 }, "starve-dump cgroups printed nothing")
+        XCTAssertTrue(waitUntil(seconds: 15) { dump.outputCount > 0 }, "starve-dump cgroups printed nothing")
 
         // Short-lived processes in the group: each burns 0.3 ms and exits, well within a sample.
         let churn = try runTool(Live.tool("starve-work"), ["churn", "--processes", "3000", "--parallel", "2", "--burn-us", "300", "--cgroup", group.directory])
         XCTAssertEqual(churn.status, 0, churn.stderr)
-        dump.waitUntilExit()
-        reader.waitUntilExit()
-        while !drain.isFinished || !rowsDrain.isFinished { usleep(10_000) }
+        let rowsText = dump.finish(), eventsText = reader.finish()
 
-        let rows = objects(String(decoding: rowsBox.data, as: UTF8.self)).filter { $0["cgroup"] as? String == group.path }
+        let rows = objects(rowsText).filter { $0["cgroup"] as? String == group.path }
         let counted = rows.reduce(0) { $0 + (($1["waits_over_threshold"] as? Int) ?? 0) }
         let all = rows.reduce(0) { $0 + (($1["waits"] as? Int) ?? 0) }
         var st = stat()
         XCTAssertEqual(stat(group.directory, &st), 0)
         let groupID = UInt64(st.st_ino)  // a cgroup's id is its directory's inode number
-        let seen = objects(String(decoding: events.data, as: UTF8.self)).filter { (($0["task"] as? [String: Any])?["cgroup_id"] as? UInt64) == groupID }.count
+        let seen = objects(eventsText).filter { (($0["task"] as? [String: Any])?["cgroup_id"] as? UInt64) == groupID }.count
         let stats = try PinnedCollection(layout: collector.layout).readStats()
         print("short-lived cgroup: \(counted) waits of 2 ns or more (\(all) in all) in \(rows.count) samples, \(seen) events; events lost \(stats.eventsLost), threads folded \(stats.exitedFolded), not folded \(stats.exitedDropped)")
         XCTAssertEqual(stats.eventsLost, 0, "events were lost: the comparison would not be fair")

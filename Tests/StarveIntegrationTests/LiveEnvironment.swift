@@ -96,39 +96,91 @@ enum Live {
 }
 
 /// The result of running a tool to completion.
-struct ToolRun {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias ToolRun = ProcessRun
 
 /// Runs `executable` with `arguments` to completion (optionally as another user via setpriv).
 @discardableResult
 func runTool(_ executable: String, _ arguments: [String], asUser user: (uid: uid_t, gid: gid_t)? = nil) throws -> ToolRun {
-    let p = Process()
-    if let user {
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--", executable] + arguments
-    } else {
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
+    try runProcess(executable, arguments,
+                   privileges: user.map { ["--reuid=\($0.uid)", "--regid=\($0.gid)", "--init-groups"] })
+}
+
+/// A process left running while a test goes on, its standard output read as it comes.
+final class BackgroundRun: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var data = Data()
+    private var reader: Thread?
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let handle = out.fileHandleForReading
+        let t = Thread { [self] in
+            while true {
+                let d = handle.availableData
+                if d.isEmpty { break }
+                lock.withLock { data.append(d) }
+            }
+        }
+        t.start()
+        reader = t
     }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    // Read both pipes to the end before waiting, so a chatty tool cannot block on a full pipe.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let errReader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-    errReader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !errReader.isFinished { usleep(1000) }
-    return ToolRun(status: p.terminationStatus,
-                   stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errBox.data, as: UTF8.self))
+
+    /// Bytes of output so far.
+    var outputCount: Int { lock.withLock { data.count } }
+
+    /// Waits for the process to end and its output to be read; the whole output.
+    func finish() -> String {
+        process.waitUntilExit()
+        while reader?.isFinished == false { usleep(10_000) }
+        return lock.withLock { String(decoding: data, as: UTF8.self) }
+    }
+
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+    }
+}
+
+/// A CPU hog in one scratch cgroup and a duty-cycle task in another with almost no weight, both
+/// on CPU 1: the noisy neighbour and its victim. Removed (workers stopped, cgroups removed) by
+/// ``tearDown()``, which tests defer.
+final class NoisyNeighbours {
+    let hogGroup: ScratchCgroup
+    let victimGroup: ScratchCgroup
+    let hog: Workload
+    let victim: Workload
+
+    init(tag: String) throws {
+        hogGroup = try ScratchCgroup(prefix: "starve-test-\(tag)hog")
+        do {
+            victimGroup = try ScratchCgroup(prefix: "starve-test-\(tag)victim")
+        } catch {
+            try? hogGroup.remove()
+            throw error
+        }
+        do {
+            try victimGroup.setWeight(v1Shares: 2, v2Weight: 1)
+            hog = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", hogGroup.directory])
+            victim = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--busy-ms", "1", "--sleep-ms", "9",
+                                   "--cgroup", victimGroup.directory])
+        } catch {
+            try? victimGroup.remove()
+            try? hogGroup.remove()
+            throw error
+        }
+    }
+
+    func tearDown() {
+        hog.stop()
+        victim.stop()
+        try? victimGroup.remove()
+        try? hogGroup.remove()
+    }
 }
 
 /// A collector loaded under a pin directory of its own, unloaded (and wiped) at the end even

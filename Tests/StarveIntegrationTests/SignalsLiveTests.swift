@@ -61,16 +61,9 @@ final class SignalsLiveTests: XCTestCase {
         try Live.require()
         let collector = try LoadedCollector()
         defer { collector.unload() }
-        let hogGroup = try ScratchCgroup(prefix: "starve-test-hog")
-        defer { try? hogGroup.remove() }
-        let victimGroup = try ScratchCgroup(prefix: "starve-test-victim")
-        defer { try? victimGroup.remove() }
-        try victimGroup.setWeight(v1Shares: 2, v2Weight: 1)
-        let hog = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", hogGroup.directory])
-        defer { hog.stop() }
-        let victim = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--busy-ms", "1", "--sleep-ms", "9",
-                                   "--cgroup", victimGroup.directory])
-        defer { victim.stop() }
+        let setup = try NoisyNeighbours(tag: "")
+        defer { setup.tearDown() }
+        let (hogGroup, victimGroup, victim) = (setup.hogGroup, setup.victimGroup, setup.victim)
 
         let (rows, stderr) = try cgroupRows(collector, iterations: 4)
         let victimRows = rows.filter { $0["cgroup"] as? String == victimGroup.path }
