@@ -5,7 +5,8 @@
  * accounting: the growth of task->sched_info.run_delay since the task's last switch-in plus the
  * open piece since last_queued, exactly what /proc/<pid>/schedstat sums, also for a task moved
  * between CPUs while queued; on kernels without it our own bracket, opened at sched_wakeup /
- * sched_wakeup_new and at a runnable switch-out) and, when the previous task leaves still runnable, notes who took the CPU from it.
+ * sched_wakeup_new and at a runnable switch-out) and, when the previous task leaves still
+ * runnable, notes who took the CPU from it.
  * Per-thread statistics live in task-local storage (no hash lookup on the hot path, freed with
  * the task). Everything the kernel counts itself (runtime, switches, migrations, identity) is
  * read from task_struct at read time by the `tasks` iterator, not kept on every switch.
@@ -14,6 +15,10 @@
  * priority inversions (sched_waking: a task blocked long, woken by a less important task that
  * was itself kept off the CPU), priority-inheritance boosts (sched_pi_setprio) and migration
  * storms (sched_migrate_task). Every event that is not written is counted in `stats`.
+ *
+ * Who made a thread wait is booked in its own storage (its first preemptors); what outlives it
+ * (its figures and those bookings, folded at its last switch-out) goes to LRU maps, `exited` and
+ * `preempt_pairs`, with atomic adds: a bounded amount of work once per thread.
  *
  * Hot path rules: one task-storage lookup per task that has work, per-CPU counters (no atomics),
  * no helper call that a direct load of a trusted task pointer can replace, rare paths out of line.
@@ -98,8 +103,8 @@ struct task_state {
 	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
 	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
 	__u32 mig_window_count;
-	__u32 folded;              /* 1: folded into `exited` once already (at sched_process_exit) */
-	/* The kernel's counts as of that fold: the last fold (at death) adds only what came after. */
+	__u32 folded;              /* 1: folded into `exited` already (counted as a thread once) */
+	/* The kernel's counts as of the last fold: another would add only what came after. */
 	__u64 runtime_folded;
 	__u64 vcsw_folded;
 	__u64 ivcsw_folded;
