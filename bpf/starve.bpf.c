@@ -523,19 +523,22 @@ static __noinline void account_overflow(struct task_struct *victim, struct task_
 }
 
 /* A wait of `victim` ended: book it to its preemptor, in the victim's own slots (a scan of a few
- * entries of storage already at hand), or, once they are all taken by others, in the map. */
+ * entries of storage already at hand): by process in the first ones, by cgroup ("its other
+ * processes") in the rest; only once all are taken by others, in the map. */
 static __always_inline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
 {
 	__u32 i;
 
 	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
 		struct starve_pair_slot *s = &t->pairs[i];
+		__u32 tgid = i < STARVE_PAIR_PROCESS_SLOTS ? t->preemptor_tgid : STARVE_PREEMPTOR_OTHER;
+		__u32 start = i < STARVE_PAIR_PROCESS_SLOTS ? t->preemptor_start : 0;
 
 		if (s->count == 0) {
 			s->preemptor_cgroup_id = t->preemptor_cgroup_id;
-			s->preemptor_tgid = t->preemptor_tgid;
-			s->preemptor_start = t->preemptor_start;
-		} else if (s->preemptor_tgid != t->preemptor_tgid || s->preemptor_start != t->preemptor_start ||
+			s->preemptor_tgid = tgid;
+			s->preemptor_start = start;
+		} else if (s->preemptor_tgid != tgid || s->preemptor_start != start ||
 			   s->preemptor_cgroup_id != t->preemptor_cgroup_id) {
 			continue;
 		}

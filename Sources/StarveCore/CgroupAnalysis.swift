@@ -8,6 +8,10 @@ public struct PreemptionPair: Hashable, Sendable {
     public var victimStart: UInt32
     public var preemptorStart: UInt32
 
+    /// `preemptorTgid` of waits booked to a cgroup's processes together (a thread with more
+    /// preemptors than its own slots name): `STARVE_PREEMPTOR_OTHER` in starve.h.
+    public static let otherProcesses: UInt32 = 0xFFFF_FFFF
+
     public init(victimCgroup: UInt64, preemptorCgroup: UInt64, victimTgid: UInt32, preemptorTgid: UInt32,
                 victimStart: UInt32 = 0, preemptorStart: UInt32 = 0) {
         self.victimCgroup = victimCgroup
@@ -220,7 +224,8 @@ public struct CgroupAnalyzer: Sendable {
             let sameGroup = key.preemptorCgroup == key.victimCgroup
             // Cgroup 0: nobody took the CPU (it went idle: a throttled or migrating task).
             let label = key.preemptorCgroup == 0 && key.preemptorTgid == 0 ? "none (CPU idle)"
-                : sameGroup ? "process \(key.preemptorTgid) (\(processName(key.preemptorTgid, key.preemptorStart)))"
+                : sameGroup ? (key.preemptorTgid == PreemptionPair.otherProcesses ? "other processes of its cgroup"
+                               : "process \(key.preemptorTgid) (\(processName(key.preemptorTgid, key.preemptorStart)))")
                 : path(key.preemptorCgroup)
             var p = byVictim[key.victimCgroup, default: [:]][label]
                 ?? Preemptor(cgroup: key.preemptorCgroup, tgid: sameGroup ? key.preemptorTgid : nil, label: label, count: 0, waitNs: 0)

@@ -1,3 +1,4 @@
+import CStarve
 import Foundation
 import StarveBPF
 import StarveCore
@@ -58,5 +59,12 @@ final class ChurnTests: XCTestCase {
         }
         let top = byPreemptor.max { $0.value < $1.value }
         XCTAssertEqual(top?.key, UInt32(hog.workerPIDs[0]), "the victim's waits are not booked to the hog's process: \(byPreemptor)")
+    }
+}
+
+/// Constants StarveCore restates from starve.h (it does not import the C module).
+final class SharedConstantsTests: XCTestCase {
+    func testOtherProcessesMarkerIsStarveH() {
+        XCTAssertEqual(PreemptionPair.otherProcesses, UInt32(STARVE_PREEMPTOR_OTHER))
     }
 }

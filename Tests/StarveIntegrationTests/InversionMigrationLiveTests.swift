@@ -70,9 +70,9 @@ final class InversionMigrationLiveTests: XCTestCase {
         try run.assertNothingLeft()
     }
 
-    /// With the default settings: a busy loop whose affinity flips every 5 ms (about 180
-    /// migrations a second) raises a storm; the demo's pinned nice-level workload and unpinned
-    /// busy loops balanced by the kernel raise none.
+    /// With the default settings: the demo's pinned nice-level workload and unpinned busy loops
+    /// balanced by the kernel raise no storm; a busy loop whose affinity flips every 5 ms (about
+    /// 180 migrations a second) raises one. One after the other, so the loops do not slow the flip.
     func testFiveMillisecondFlipRaisesAStormAndOrdinaryLoadsDoNot() throws {
         try Live.require()
         try Live.requireMachine(ProcessInfo.processInfo.activeProcessorCount >= 2, "migrations need at least 2 CPUs")
@@ -80,21 +80,28 @@ final class InversionMigrationLiveTests: XCTestCase {
         defer { collector.unload() }
         let demo = try Workload(["--workers", "3", "--nice", "0,5,10", "--cpu", "1", "--duration", "60"])
         defer { demo.stop() }
-        let unpinned = try Workload(["--workers", "2", "--nice", "0,5", "--duration", "60"])
+        let unpinned = try Workload(["--workers", "4", "--nice", "0,5", "--duration", "60"])
         defer { unpinned.stop() }
+        let quiet = Set((demo.workerPIDs + unpinned.workerPIDs).map(Int.init))
+        // Three seconds of ordinary load: the kernel balances the unpinned loops meanwhile.
+        let collection = try PinnedCollection(layout: collector.layout)
+        let started = try collection.readStats().migrations
+        XCTAssertTrue(waitUntil(seconds: 10) { ((try? collection.readStats().migrations) ?? 0) > started + 20 },
+                      "the kernel moved nothing while unpinned loops ran")
+        usleep(3_000_000)  // the observation window itself, not a synchronisation
+        demo.stop()
+        unpinned.stop()
+
         let run = try ScenarioRun(["migration", "--flip-ms", "5", "--duration", "3"])
         let migrating = try XCTUnwrap(run.participant("migrating")?["pid"].flatMap { Int($0) })
         let end = try run.finish()
-        demo.stop()
-        unpinned.stop()
         // The kernel's own count: the flip only makes ~180 moves a second when the task gets
         // the CPU to flip itself; on a machine too busy for that there is nothing to test.
         let perSecond = end.output.split(separator: " ").first { $0.hasPrefix("per_second=") }.flatMap { Double($0.dropFirst("per_second=".count).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         try Live.requireMachine(perSecond >= 150, "the 5 ms flip moved the task only \(perSecond) times a second (se.nr_migrations): the machine is too busy")
         let storms = try events(collector, ["--kind", "migration-storm"])
         XCTAssertTrue(storms.contains { pid($0, "task") == migrating && ($0["value"] as? Int ?? 0) >= 100 && ($0["duration_ns"] as? Int ?? Int.max) <= 1_000_000_000 },
-                      "no storm for the task flipped every 5 ms (\(migrating)): \(storms)")
-        let quiet = Set((demo.workerPIDs + unpinned.workerPIDs).map(Int.init))
+                      "no storm for the task flipped every 5 ms (\(migrating), \(perSecond) a second): \(storms)")
         XCTAssertFalse(storms.contains { quiet.contains(pid($0, "task") ?? -1) }, "an ordinary workload made a storm: \(storms)")
         try run.assertNothingLeft()
     }

@@ -49,8 +49,14 @@ enum starve_wait_source {
 
 /* Who made a thread wait, kept in the thread's own storage (no hash on the hot path): one
  * preemptor (cgroup, process), the waits booked to it and their total. A process is its tgid
- * and a start tag (see starve_task.process_start), so a reused tgid is another process. */
-#define STARVE_PAIR_SLOTS 6
+ * and a start tag (see starve_task.process_start), so a reused tgid is another process.
+ * The first STARVE_PAIR_PROCESS_SLOTS slots name processes; once they are taken, the rest name
+ * a cgroup's other processes together (tgid STARVE_PREEMPTOR_OTHER, start 0), so that a thread
+ * preempted by many processes (a saturated host: everyone preempts everyone) still books in its
+ * own storage; only when those are taken too does a wait go to `preempt_pairs`. */
+#define STARVE_PAIR_SLOTS 8
+#define STARVE_PAIR_PROCESS_SLOTS 6
+#define STARVE_PREEMPTOR_OTHER 0xffffffffu
 
 struct starve_pair_slot {
 	__u64 preemptor_cgroup_id; /* cpu-controller cgroup; 0 with tgid 0: nobody (the CPU went idle) */
@@ -122,9 +128,9 @@ struct starve_task {
 	 * comes with another tag. */
 	__u32 process_start;
 	__u32 _pad2;
-	/* The victim side of the victim x preemptor matrix for this thread: its first
-	 * STARVE_PAIR_SLOTS preemptors (empty slots: count 0). More preemptors go to `preempt_pairs`
-	 * at once; the slots go there when the thread exits. */
+	/* The victim side of the victim x preemptor matrix for this thread: its first preemptors
+	 * by process, then by cgroup (see STARVE_PAIR_SLOTS; empty slots: count 0). More go to
+	 * `preempt_pairs` at once; the slots go there when the thread exits. */
 	struct starve_pair_slot pairs[STARVE_PAIR_SLOTS];
 	__u64 _reserved[4];
 };
@@ -365,7 +371,7 @@ struct starve_event_stacks {
 /* Checked by every compiler that sees this header: clang -target bpf, clang for Swift's importer. */
 _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
 _Static_assert(sizeof(struct starve_pair_slot) == 40, "starve_pair_slot layout");
-_Static_assert(sizeof(struct starve_task) == 680, "starve_task layout");
+_Static_assert(sizeof(struct starve_task) == 760, "starve_task layout");
 _Static_assert(sizeof(struct starve_cpu) == 16, "starve_cpu layout");
 _Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
 _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
