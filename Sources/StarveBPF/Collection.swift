@@ -76,7 +76,7 @@ extension ThreadWork {
         preemptionsCaused = raw.preemptions_caused
         migrations = raw.migrations
         var hist = raw.wait_hist
-        waitHistogram = withUnsafeBytes(of: &hist) { Array($0.bindMemory(to: UInt64.self)) }
+        withUnsafeBytes(of: &hist) { setWaitHistogram($0.bindMemory(to: UInt64.self)) }
     }
 }
 

@@ -95,6 +95,11 @@ public struct ThreadWork: Sendable, Equatable {
     }
 
     public var isZero: Bool { c == SIMD64<UInt64>() }
+
+    /// Sets the wait histogram from the kernel's slots.
+    public mutating func setWaitHistogram(_ slots: UnsafeBufferPointer<UInt64>) {
+        for i in 0..<min(slots.count, LogHistogram.slotCount) { c[Self.histogramAt + i] = slots[i] }
+    }
 }
 
 /// What threads that exited did in each interval, per process and cgroup, from the kernel's
@@ -122,21 +127,27 @@ public struct ExitedWork: Sendable {
     /// each process's exited work in the interval (empty for the first read, the baseline).
     public mutating func advance(reading: [ProcessInCgroup: ThreadWork], vanished: [TaskCounters]) -> [ProcessInCgroup: ThreadWork] {
         var growth: [ProcessInCgroup: ThreadWork] = [:]
+        let anyMissed = !missedReads.isEmpty
         for (key, now) in reading {
-            if let before = cumulative[key] {
-                let next = before.highest(now)
-                let g = next - before
-                if !g.isZero { growth[key] = g }
-                cumulative[key] = next
-            } else {
+            if anyMissed { missedReads[key] = nil }
+            guard let index = cumulative.index(forKey: key) else {
                 cumulative[key] = now
                 if primed && !now.isZero { growth[key] = now }
+                continue
             }
-            missedReads[key] = nil
+            // Most entries are processes long gone: unchanged since the last read.
+            let before = cumulative.values[index]
+            if before == now { continue }
+            let next = before.highest(now)
+            let g = next - before
+            if !g.isZero { growth[key] = g }
+            cumulative.values[index] = next
         }
-        for key in cumulative.keys where reading[key] == nil {
-            let missed = (missedReads[key] ?? 0) + 1
-            if missed > retainReads { cumulative[key] = nil; missedReads[key] = nil } else { missedReads[key] = missed }
+        if cumulative.count > reading.count || anyMissed {
+            for key in cumulative.keys where reading[key] == nil {
+                let missed = (missedReads[key] ?? 0) + 1
+                if missed > retainReads { cumulative[key] = nil; missedReads[key] = nil } else { missedReads[key] = missed }
+            }
         }
         defer { primed = true }
         guard primed else { return [:] }
