@@ -98,6 +98,8 @@ final class OutputTests: XCTestCase {
         func rows(_ names: [String], _ meanings: [String]) -> [String] { zip(names, meanings).map { "| `\($0)` | \($1) |" } }
         XCTAssertEqual(try table(after: "# starve-dump columns"), rows(sampleColumns.map(\.name), sampleColumns.map(\.meaning)))
         XCTAssertEqual(try table(after: "## `starve-dump cgroups`"), rows(cgroupColumns.map(\.name), cgroupColumns.map(\.meaning)))
+        XCTAssertEqual(try table(after: "## `starve-dump processes`"), rows(processColumns.map(\.name), processColumns.map(\.meaning)))
+        XCTAssertEqual(try table(after: "## `starve-dump workloads`"), rows(workloadColumns.map(\.name), workloadColumns.map(\.meaning)))
     }
 
     func testCSVAppenderWritesHeaderOnceAndRefusesForeignFiles() throws {
