@@ -203,3 +203,22 @@ final class WorkloadViewsTests: XCTestCase {
         XCTAssertGreaterThan(cumulative, 0)
     }
 }
+
+/// The new views refuse bad flags before opening anything: one error, non-zero exit.
+final class WorkloadViewArgumentTests: XCTestCase {
+    func testViewsRefuseBadFlags() throws {
+        try Live.requireTools("starve-dump")
+        let absent = "/sys/fs/bpf/starve-test-absent-\(getpid())"
+        for (args, text) in [(["workloads", "--sort", "size"], "'size' is invalid for '--sort"),
+                             (["processes", "--kind", "vm"], "'vm' is invalid for '--kind"),
+                             (["processes", "--top=-1"], "--top must be 0 (all) or more"),
+                             (["workloads", "--workload", ""], "--workload must not be empty"),
+                             (["workloads", "--neighbour-min-cpu", "0"], "--neighbour-min-cpu"),
+                             (["processes", "--interval", "0"], "--interval")] {
+            let r = try runTool(Live.tool("starve-dump"), args + ["--pin-dir", absent])
+            XCTAssertNotEqual(r.status, 0, "\(args) succeeded")
+            XCTAssertTrue(r.stderr.contains(text), "\(args): expected '\(text)' in: \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
+        }
+    }
+}
