@@ -97,7 +97,7 @@ public enum ViewFormatter {
         var out = "sample \(c.sample) at \(isoTimestamp(c.timestamp)): \(total) processes\n"
         out += renderTable(headers: ["PID", "COMM", "WORKLOAD", "THREADS", "CPU%", "WAITS", "P50_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS", "WORST_THREAD"],
                            rows: rows.map { r in
-            [String(r.tgid), r.comm, r.workload.map { "\($0.kind.rawValue) \($0.name)" } ?? "-",
+            [String(r.tgid), r.comm, r.workload.map { $0.name == $0.kind.rawValue ? $0.name : "\($0.kind.rawValue) \($0.name)" } ?? "-",
              r.exitedThreads > 0 ? "\(r.threads)+\(r.exitedThreads)x" : String(r.threads),
              formatFixed(r.cpuPercent, decimals: 1), String(r.waitCount), f(r.waitPercentileNs(0.5)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
              "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
