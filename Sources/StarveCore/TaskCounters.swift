@@ -198,3 +198,16 @@ extension CollectorStats {
         return g
     }
 }
+
+extension CollectorStats {
+    /// What the collector could not count, one line, from an interval's growth
+    /// (``growth(since:)``); nil when nothing was lost. Figures of threads it could not give
+    /// storage, of exits it could not fold and of matrix cells it could not add are missing from
+    /// the rows.
+    public var lossNote: String? {
+        let parts = [("threads without storage", storageFailures), ("exits not folded", exitedDropped),
+                     ("preemptions not booked (preempt_pairs full)", pairsMapFull)]
+            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+        return parts.isEmpty ? nil : "collector lost in this interval: " + parts.joined(separator: ", ")
+    }
+}

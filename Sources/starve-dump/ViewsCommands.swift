@@ -33,6 +33,13 @@ struct ViewOptions: ParsableArguments {
 }
 
 extension WorkloadSort: ExpressibleByArgument {}
+
+/// What the collector lost in the interval: with the table, or on stderr beside CSV and JSON
+/// (which stay parseable).
+func reportLoss(_ snapshot: Snapshot, format: OutputFormat) {
+    guard let note = snapshot.statsDelta.lossNote else { return }
+    if format == .table { writeStdout("  " + note + "\n") } else { writeStderr(note + "\n") }
+}
 extension WorkloadKind: ExpressibleByArgument {}
 
 extension StarveDump {
@@ -60,6 +67,7 @@ extension StarveDump {
                 case .json: writeStdout(ViewFormatter.jsonLines(processColumns, context, rows))
                 }
                 try csv?.append(ViewFormatter.csvRows(processColumns, context, rows))
+                reportLoss(snapshot, format: sampling.format)
             }
         }
     }
@@ -103,6 +111,7 @@ extension StarveDump {
                 case .json: writeStdout(ViewFormatter.jsonLines(workloadColumns, context, rows))
                 }
                 try csv?.append(ViewFormatter.csvRows(workloadColumns, context, rows))
+                reportLoss(snapshot, format: sampling.format)
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import StarveCore
 import XCTest
 
@@ -126,5 +127,38 @@ final class WorkloadAnalysisTests: XCTestCase {
         XCTAssertEqual(WorkloadSort.cpu.order(rows).map(\.identity.name), ["b.service", "c.service", "a.service"])
         XCTAssertEqual(WorkloadSort.p99.order(rows).map(\.identity.name), ["a.service", "c.service", "b.service"])
         XCTAssertEqual(WorkloadSort.name.order(rows).map(\.identity.name), ["a.service", "b.service", "c.service"])
+    }
+}
+
+/// Event JSON names each task's workload (null when it was not resolved).
+final class EventWorkloadTests: XCTestCase {
+    func testEventTasksCarryTheirWorkload() throws {
+        var task = EventTask(pid: 5, tgid: 5, comm: "api", cgroupID: 10)
+        task.workload = WorkloadIdentity.classify(path: "/system.slice/api.service")
+        let holder = EventTask(pid: 6, tgid: 6, comm: "batch", cgroupID: 20)
+        let line = EventFormatter.json(SchedEvent(kind: .starvation, task: task, other: holder), clock: WallClock())
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let t = try XCTUnwrap(object["task"] as? [String: Any]), o = try XCTUnwrap(object["other"] as? [String: Any])
+        XCTAssertEqual(t["workload_kind"] as? String, "service")
+        XCTAssertEqual(t["workload"] as? String, "api.service")
+        XCTAssertTrue(o["workload_kind"] is NSNull)
+        XCTAssertTrue(o["workload"] is NSNull)
+        XCTAssertTrue(object["third"] is NSNull)
+    }
+}
+
+/// The snapshot's drop counters: an interval's growth, and the one line the views print.
+final class CollectorLossTests: XCTestCase {
+    func testGrowthAndTheLossLine() {
+        var before = CollectorStats(), after = CollectorStats()
+        before.exitedDropped = 5
+        after.exitedDropped = 8
+        after.switches = 100
+        XCTAssertNil(after.growth(since: after).lossNote, "nothing lost: no line")
+        let g = after.growth(since: before)
+        XCTAssertEqual(g.exitedDropped, 3)
+        XCTAssertEqual(g.switches, 100)
+        XCTAssertEqual(g.lossNote, "collector lost in this interval: 3 exits not folded")
+        XCTAssertEqual(before.growth(since: after).exitedDropped, 0, "a counter never grows backwards")
     }
 }
