@@ -173,11 +173,11 @@ public final class Sampler {
         var snapshot = Snapshot(context: context, atNs: read.atNs, intervalNs: intervalNs, tracked: read.tasks.count,
                                 threads: intervals, exited: exited, cgroups: [], processes: [], workloads: [],
                                 stats: stats, statsDelta: statsDelta)
-        // Processes by tgid and start tag: a tgid reused since is another process.
-        let names = Dictionary(read.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessAnalysis.Key(tgid: $0.tgid, start: $0.processStart), $0.comm) },
-                               uniquingKeysWith: { a, _ in a })
-        let processName = { (tgid: UInt32, start: UInt32) in names[ProcessAnalysis.Key(tgid: tgid, start: start)] ?? "exited" }
         if needsCgroups {
+            // Processes by tgid and start tag: a tgid reused since is another process.
+            let names = Dictionary(read.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessAnalysis.Key(tgid: $0.tgid, start: $0.processStart), $0.comm) },
+                                   uniquingKeysWith: { a, _ in a })
+            let processName = { (tgid: UInt32, start: UInt32) in names[ProcessAnalysis.Key(tgid: tgid, start: start)] ?? "exited" }
             let pairs = try collection.readPairs()
             let throttle = throttleCounters(for: Set(read.tasks.map(\.cpuCgroupID)).union(exited.keys.map(\.cgroupID)))
             if views.contains(.cgroups) {
