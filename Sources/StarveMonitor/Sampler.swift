@@ -96,9 +96,13 @@ public final class Sampler {
     private var workloadAnalyzer: CgroupAnalyzer
     private var lastAt: UInt64
     private var lastStats: CollectorStats
-    /// Workload group numbers, stable for the sampler's life (1: the host; 0: the idle CPU).
+    /// Workload group numbers (1: the host; 0: the idle CPU), and the sample each was last used
+    /// in: a workload unused for `processMemory` samples is forgotten (containers come and go),
+    /// and gets a new number if it comes back (the analyzers keep nothing per number).
     private var workloadNumbers: [WorkloadKey: UInt64] = [WorkloadIdentity.host.key: 1]
     private var workloadsByNumber: [UInt64: WorkloadIdentity] = [1: .host]
+    private var numberUsed: [UInt64: Int] = [:]
+    private var nextNumber: UInt64 = 2
     /// Each process's workload as last seen, so pairs and exited work of a process that is gone
     /// still go to its workload; forgotten after `processMemory` samples unseen.
     private var processWorkloads: [ProcessAnalysis.Key: (number: UInt64, seen: Int)] = [:]
@@ -242,17 +246,19 @@ public final class Sampler {
     }
 
     private func number(of w: WorkloadIdentity) -> UInt64 {
-        if let n = workloadNumbers[w.key] { return n }
-        let n = UInt64(workloadNumbers.count) + 1
+        if let n = workloadNumbers[w.key] { numberUsed[n] = sample; return n }
+        let n = nextNumber
+        nextNumber += 1
         workloadNumbers[w.key] = n
         workloadsByNumber[n] = w
+        numberUsed[n] = sample
         return n
     }
 
     /// The workload of a process of cgroup `cgroup`: as last seen alive, else its cgroup's.
     private func workloadNumber(cgroup: UInt64, tgid: UInt32, start: UInt32) -> UInt64 {
         if cgroup == 0 && tgid == 0 { return 0 }
-        if let n = processWorkloads[ProcessAnalysis.Key(tgid: tgid, start: start)]?.number { return n }
+        if let n = processWorkloads[ProcessAnalysis.Key(tgid: tgid, start: start)]?.number { numberUsed[n] = sample; return n }
         guard let h = cpuHierarchy else { return number(of: .unknown) }
         return number(of: resolver.identity(cgroupID: cgroup, in: h))
     }
@@ -288,6 +294,11 @@ public final class Sampler {
     private func forgetOldProcesses() {
         guard sample % processMemory == 0 else { return }
         processWorkloads = processWorkloads.filter { sample - $0.value.seen <= processMemory }
+        let held = Set(processWorkloads.values.map(\.number))
+        for (n, used) in numberUsed where n != 1 && sample - used > processMemory && !held.contains(n) {
+            numberUsed[n] = nil
+            if let w = workloadsByNumber.removeValue(forKey: n) { workloadNumbers[w.key] = nil }
+        }
     }
 
     // MARK: Cgroup files
