@@ -27,6 +27,9 @@ let package = Package(
         .target(name: "StarveCore", dependencies: ["CStarveSys"]),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
         .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveCore"]),
+        // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
+        // processes, workloads). Every sampling front-end consumes it.
+        .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveCore"]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
@@ -37,7 +40,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveCore",
+            "StarveBPF", "StarveCore", "StarveMonitor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "CStarve"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
     ],
     swiftLanguageModes: [.v5]
 )

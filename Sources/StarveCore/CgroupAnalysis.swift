@@ -104,6 +104,8 @@ public struct CgroupInterval: Sendable {
     public var verdict: CgroupVerdict
     /// The figures behind the verdict, one line.
     public var evidence: String
+    /// The workload the cgroup belongs to (nil: not resolved, e.g. rows made without a resolver).
+    public var workload: WorkloadIdentity? = nil
 
     /// Share of one CPU used, percent.
     public var cpuPercent: Double { intervalNs == 0 ? 0 : Double(runtimeNs) / Double(intervalNs) * 100 }
@@ -147,13 +149,21 @@ public struct CgroupAnalyzer: Sendable {
     /// and `processName` processes (tgid and start tag -> comm) for the evidence. `exited` is
     /// the work of threads that exited in the interval (``ExitedWork``): it counts in its cgroup
     /// like the live threads' (a cgroup whose threads all exited still gets its row).
+    ///
+    /// `group` merges processes of cgroups, given (cgroup, tgid, process start tag): rows are
+    /// made per group id (`cgroupID` of a row is the group's, and `path` is asked for group ids),
+    /// matrix deltas are taken per pair and summed per group, a cgroup's cpu.stat deltas go to
+    /// the group of its first thread. The default keeps each cgroup apart; the sampler groups by
+    /// workload. Group ids 0 and 1 are the idle CPU and the root: never a noisy neighbour.
     public mutating func analyze(intervals: [TaskInterval], intervalNs: UInt64,
                                  pairs: [PreemptionPair: PreemptionCounts], throttle: [UInt64: ThrottleCounters],
                                  exited: [ProcessInCgroup: ThreadWork] = [:],
-                                 path: (UInt64) -> String, processName: (UInt32, UInt32) -> String) -> [CgroupInterval] {
+                                 path: (UInt64) -> String, processName: (UInt32, UInt32) -> String,
+                                 group: (UInt64, UInt32, UInt32) -> UInt64 = { c, _, _ in c }) -> [CgroupInterval] {
         defer { prime(pairs: pairs, throttle: throttle) }
         // Per cgroup sums of the task intervals.
         var rows: [UInt64: CgroupInterval] = [:]
+        var cgroupGroup: [UInt64: UInt64] = [:]
         func emptyRow(_ id: UInt64) -> CgroupInterval {
             CgroupInterval(
                 cgroupID: id, path: path(id), tasks: 0, intervalNs: intervalNs, runtimeNs: 0, waitCount: 0, waitNs: 0,
@@ -162,7 +172,9 @@ public struct CgroupAnalyzer: Sendable {
                 throttle: nil, topPreemptors: [], verdict: .ok, evidence: "")
         }
         for (key, w) in exited {
-            var r = rows[key.cgroupID] ?? emptyRow(key.cgroupID)
+            let id = group(key.cgroupID, key.tgid, key.start)
+            if cgroupGroup[key.cgroupID] == nil { cgroupGroup[key.cgroupID] = id }
+            var r = rows[id] ?? emptyRow(id)
             r.runtimeNs &+= w.runtimeNs
             r.waitCount &+= w.waitCount
             r.waitNs &+= w.waitNs
@@ -172,10 +184,11 @@ public struct CgroupAnalyzer: Sendable {
             r.preemptedOther &+= w.preemptedOther
             r.preemptedSystem &+= w.preemptedSystem
             r.throttledWaitNs &+= w.waitThrottled.totalNs
-            rows[key.cgroupID] = r
+            rows[id] = r
         }
         for t in intervals {
-            let id = t.task.cpuCgroupID
+            let id = group(t.task.cpuCgroupID, t.task.tgid, t.task.processStart)
+            if cgroupGroup[t.task.cpuCgroupID] == nil { cgroupGroup[t.task.cpuCgroupID] = id }
             var r = rows[id] ?? emptyRow(id)
             r.tasks += 1
             r.runtimeNs &+= t.runtimeDeltaNs
@@ -206,32 +219,46 @@ public struct CgroupAnalyzer: Sendable {
                 else if i == firstOver { over += Double(c) * Double(hi - settings.starvedNs) / Double(hi - lo) }
             }
             r.waitsOverThreshold = UInt64(over.rounded())
-            if let now = throttle[id] {
-                let before = previousThrottle[id] ?? now
-                r.throttle = ThrottleCounters(periods: now.periods &- before.periods,
-                                              throttledPeriods: now.throttledPeriods &- before.throttledPeriods,
-                                              throttledNs: now.throttledNs &- before.throttledNs,
-                                              quotaUs: now.quotaUs, periodUs: now.periodUs)
-            }
             rows[id] = r
+        }
+        // cpu.stat deltas per cgroup, summed per group (the first cgroup's quota).
+        for (cgroup, now) in throttle {
+            guard let id = cgroupGroup[cgroup], rows[id] != nil else { continue }
+            let before = previousThrottle[cgroup] ?? now
+            let delta = ThrottleCounters(periods: now.periods &- before.periods,
+                                         throttledPeriods: now.throttledPeriods &- before.throttledPeriods,
+                                         throttledNs: now.throttledNs &- before.throttledNs,
+                                         quotaUs: now.quotaUs, periodUs: now.periodUs)
+            if var sum = rows[id]!.throttle {
+                sum.periods &+= delta.periods
+                sum.throttledPeriods &+= delta.throttledPeriods
+                sum.throttledNs &+= delta.throttledNs
+                if sum.quotaUs == nil { sum.quotaUs = delta.quotaUs; sum.periodUs = delta.periodUs }
+                rows[id]!.throttle = sum
+            } else {
+                rows[id]!.throttle = delta
+            }
         }
         // Preemption matrix deltas: by preemptor cgroup (other cgroups) and by process (own cgroup).
         var byVictim: [UInt64: [String: Preemptor]] = [:]
         for (key, now) in pairs {
             let before = previousPairs[key] ?? PreemptionCounts()
             let count = now.count &- before.count, wait = now.waitNs &- before.waitNs
-            guard count > 0, rows[key.victimCgroup] != nil else { continue }
-            let sameGroup = key.preemptorCgroup == key.victimCgroup
+            let victim = group(key.victimCgroup, key.victimTgid, key.victimStart)
+            guard count > 0, rows[victim] != nil else { continue }
             // Cgroup 0: nobody took the CPU (it went idle: a throttled or migrating task).
-            let label = key.preemptorCgroup == 0 && key.preemptorTgid == 0 ? "none (CPU idle)"
+            let idle = key.preemptorCgroup == 0 && key.preemptorTgid == 0
+            let preemptor = idle ? 0 : group(key.preemptorCgroup, key.preemptorTgid, key.preemptorStart)
+            let sameGroup = !idle && preemptor == victim
+            let label = idle ? "none (CPU idle)"
                 : sameGroup ? (key.preemptorTgid == PreemptionPair.otherProcesses ? "other processes of its cgroup"
                                : "process \(key.preemptorTgid) (\(processName(key.preemptorTgid, key.preemptorStart)))")
-                : path(key.preemptorCgroup)
-            var p = byVictim[key.victimCgroup, default: [:]][label]
-                ?? Preemptor(cgroup: key.preemptorCgroup, tgid: sameGroup ? key.preemptorTgid : nil, label: label, count: 0, waitNs: 0)
+                : path(preemptor)
+            var p = byVictim[victim, default: [:]][label]
+                ?? Preemptor(cgroup: preemptor, tgid: sameGroup ? key.preemptorTgid : nil, label: label, count: 0, waitNs: 0)
             p.count &+= count
             p.waitNs &+= wait
-            byVictim[key.victimCgroup, default: [:]][label] = p
+            byVictim[victim, default: [:]][label] = p
         }
         for (id, ps) in byVictim {
             rows[id]?.topPreemptors = ps.values.sorted { $0.waitNs != $1.waitNs ? $0.waitNs > $1.waitNs : $0.label < $1.label }

@@ -37,7 +37,9 @@ public let cgroupColumns: [CgroupColumn] = [
     .init(name: "top_preemptor_wait_ms", meaning: "the waits booked to it") { _, r in ms(r.topPreemptors.first?.waitNs) },
     .init(name: "verdict", meaning: "ok, throttled, victim, noisy-neighbour or starved (docs/signals.md)") { _, r in .string(r.verdict.rawValue) },
     .init(name: "evidence", meaning: "the figures behind the verdict") { _, r in .string(r.evidence) },
-]
+] + workloadColumnMeanings.indices.map { n in
+    CgroupColumn(name: WorkloadIdentity.columnNames[n], meaning: workloadColumnMeanings[n]) { _, r in workloadField(r.workload, n) }
+}
 
 /// Renders cgroup rows as CSV, JSON lines and a table.
 public enum CgroupFormatter {

@@ -32,6 +32,8 @@ public struct TaskInterval: Sendable, Equatable {
     public var preemptionsCaused: UInt64 = 0
     /// Migration storms raised for this task.
     public var migrationStorms: UInt64 = 0
+    /// The workload the thread belongs to (nil: not resolved; ``Sampler`` resolves it).
+    public var workload: WorkloadIdentity? = nil
 
     /// Share of one CPU used in the interval, percent.
     public var cpuPercent: Double {

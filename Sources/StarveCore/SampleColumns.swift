@@ -67,7 +67,26 @@ public let sampleColumns: [SampleColumn] = [
     .init(name: "wait_max_ns", meaning: "longest single run-queue wait since first seen, ns") { _, i in .uint(i.task.waitMaxNs) },
     .init(name: "migrations", meaning: "migrations to another CPU in the interval") { _, i in .uint(i.migrations) },
     .init(name: "last_cpu", meaning: "CPU the thread last ran on") { _, i in .uint(UInt64(i.task.lastCPU)) },
+] + workloadColumnMeanings.indices.map { n in
+    SampleColumn(name: WorkloadIdentity.columnNames[n], meaning: workloadColumnMeanings[n]) { _, i in workloadField(i.workload, n) }
+}
+
+/// One line each for ``WorkloadIdentity/columnNames``, in order (docs/columns.md, docs/workloads.md).
+public let workloadColumnMeanings = [
+    "workload kind: pod, container, docker, podman, service, scope, slice, user, slurm-job, cgroup, host or unknown (docs/workloads.md)",
+    "workload name: namespace/pod[/container], container or unit name, user name, Slurm job id, or the cgroup path",
+    "full container id (containers, pods' containers, docker, podman; empty otherwise)",
+    "Kubernetes pod UID (pods and their containers)",
+    "systemd unit (services, scopes, slices)",
+    "Slurm job id",
+    "user name (else uid) of a user slice or a Slurm job",
 ]
+
+/// Field `n` of ``WorkloadIdentity/columnValues`` of `w`; empty when unresolved or not applicable.
+public func workloadField(_ w: WorkloadIdentity?, _ n: Int) -> FieldValue {
+    guard let w, let v = w.columnValues[n] else { return .none }
+    return .string(v)
+}
 
 /// `2026-11-22T02:30:00.123Z`.
 public func isoTimestamp(_ date: Date) -> String {

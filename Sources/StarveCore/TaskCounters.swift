@@ -165,3 +165,52 @@ public struct CollectorStats: Sendable, Equatable {
     /// Events that were due but not written, for any reason.
     public var eventsLost: UInt64 { eventsRingbufFull &+ eventsRateLimited &+ eventsSampledOut &+ eventsFiltered }
 }
+
+extension CollectorStats {
+    /// What each counter grew by since `earlier` (counters only grow; a smaller one gives 0).
+    public func growth(since earlier: CollectorStats) -> CollectorStats {
+        func d(_ a: UInt64, _ b: UInt64) -> UInt64 { a > b ? a - b : 0 }
+        var g = CollectorStats()
+        g.switches = d(switches, earlier.switches)
+        g.wakeups = d(wakeups, earlier.wakeups)
+        g.migrations = d(migrations, earlier.migrations)
+        g.exits = d(exits, earlier.exits)
+        g.tasksCreated = d(tasksCreated, earlier.tasksCreated)
+        g.storageFailures = d(storageFailures, earlier.storageFailures)
+        g.missedWakeups = d(missedWakeups, earlier.missedWakeups)
+        g.throttledSwitches = d(throttledSwitches, earlier.throttledSwitches)
+        g.eventsEmitted = d(eventsEmitted, earlier.eventsEmitted)
+        g.eventsRingbufFull = d(eventsRingbufFull, earlier.eventsRingbufFull)
+        g.eventsRateLimited = d(eventsRateLimited, earlier.eventsRateLimited)
+        g.eventsSampledOut = d(eventsSampledOut, earlier.eventsSampledOut)
+        g.eventsFiltered = d(eventsFiltered, earlier.eventsFiltered)
+        g.pairsMapFull = d(pairsMapFull, earlier.pairsMapFull)
+        g.pairsCreated = d(pairsCreated, earlier.pairsCreated)
+        g.pairsOverflow = d(pairsOverflow, earlier.pairsOverflow)
+        g.pairsFolded = d(pairsFolded, earlier.pairsFolded)
+        g.exitedFolded = d(exitedFolded, earlier.exitedFolded)
+        g.exitedCreated = d(exitedCreated, earlier.exitedCreated)
+        g.exitedDropped = d(exitedDropped, earlier.exitedDropped)
+        g.kernelStackFailures = d(kernelStackFailures, earlier.kernelStackFailures)
+        g.userStackFailures = d(userStackFailures, earlier.userStackFailures)
+        g.stacksRingbufFull = d(stacksRingbufFull, earlier.stacksRingbufFull)
+        g.starvations = d(starvations, earlier.starvations)
+        g.inversions = d(inversions, earlier.inversions)
+        g.piBoosts = d(piBoosts, earlier.piBoosts)
+        g.migrationStorms = d(migrationStorms, earlier.migrationStorms)
+        return g
+    }
+}
+
+extension CollectorStats {
+    /// What the collector could not count, one line, from an interval's growth
+    /// (``growth(since:)``); nil when nothing was lost. Figures of threads it could not give
+    /// storage, of exits it could not fold and of matrix cells it could not add are missing from
+    /// the rows.
+    public var lossNote: String? {
+        let parts = [("threads without storage", storageFailures), ("exits not folded", exitedDropped),
+                     ("preemptions not booked (preempt_pairs full)", pairsMapFull)]
+            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+        return parts.isEmpty ? nil : "collector lost in this interval: " + parts.joined(separator: ", ")
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StarveBPF
 import StarveCore
+import StarveMonitor
 
 extension StarveDump {
     struct Cgroups: ParsableCommand {
@@ -21,7 +22,7 @@ extension StarveDump {
         var top: Int = 20
 
         @Option(help: "A noisy neighbour uses at least this share of one CPU, percent.")
-        var neighbourMinCpu: Double = 50
+        var neighbourMinCpu: Double = SamplerSettings.defaultNeighbourMinCPUPercent
 
         @Flag(help: "Do not report recurring patterns.")
         var noPatterns = false
@@ -34,55 +35,15 @@ extension StarveDump {
         func run() throws {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
+            let sampler = try Sampler(settings: sampling.settings(neighbourMinCPUPercent: neighbourMinCpu, views: [.cgroups]),
+                                      signals: signals)
             let csv = try sampling.output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }
-            guard let hierarchy = CgroupFS.cpuHierarchy() else {
-                throw StarveError("no cgroup hierarchy with the cpu controller is mounted (looked in /proc/self/mountinfo)")
-            }
-            let paths = CgroupPathResolver(hierarchy: hierarchy)
-            var settings = VerdictSettings()
-            settings.starvedNs = collection.thresholdsNs.starved
-            settings.neighbourMinCPUPercent = neighbourMinCpu
-            var analyzer = CgroupAnalyzer(settings: settings)
             let patterns = PatternDetector()
-            var tracker = IntervalTracker(alpha: 0.3)
-
-            func path(_ id: UInt64) -> String { paths.path(for: id) ?? "cgroup#\(id)" }
-            func throttle(for ids: Set<UInt64>) -> [UInt64: ThrottleCounters] {
-                var out: [UInt64: ThrottleCounters] = [:]
-                for id in ids {
-                    guard let p = paths.path(for: id), let s = CgroupFS.cpuStat(hierarchy: hierarchy, path: p) else { continue }
-                    let q = CgroupFS.cpuQuota(hierarchy: hierarchy, path: p)
-                    out[id] = ThrottleCounters(periods: s.periods, throttledPeriods: s.throttledPeriods, throttledNs: s.throttledNs,
-                                               quotaUs: q?.quotaUs, periodUs: q?.periodUs)
-                }
-                return out
-            }
-
-            var exitedWork = ExitedWork()
-            let baseline = try collection.readTasks()
-            _ = tracker.advance(to: baseline.tasks, atNs: baseline.atNs)
-            _ = exitedWork.advance(reading: try collection.readExited(), vanished: [])
-            analyzer.prime(pairs: try collection.readPairs(), throttle: throttle(for: Set(baseline.tasks.map(\.cpuCgroupID))))
             if sampling.format == .csv { writeStdout(CgroupFormatter.csvHeader) }
 
-            var sample = 0
-            var lastAt = baseline.atNs
-            while sampling.iterations == 0 || sample < sampling.iterations {
-                if signals.wait(seconds: sampling.interval) != nil { break }
-                sample += 1
-                let snapshot = try collection.readTasks()
-                let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
-                let exited = exitedWork.advance(reading: try collection.readExited(), vanished: tracker.vanished)
-                // Processes by tgid and start tag: a tgid reused since is another process.
-                let names = Dictionary(snapshot.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessKey(tgid: $0.tgid, start: $0.processStart), $0.comm) },
-                                       uniquingKeysWith: { a, _ in a })
-                let rows = analyzer.analyze(intervals: intervals, intervalNs: snapshot.atNs &- lastAt, pairs: try collection.readPairs(),
-                                            throttle: throttle(for: Set(snapshot.tasks.map(\.cpuCgroupID)).union(exited.keys.map(\.cgroupID))),
-                                            exited: exited,
-                                            path: path, processName: { names[ProcessKey(tgid: $0, start: $1)] ?? "exited" })
-                lastAt = snapshot.atNs
-                let context = SampleContext(sample: sample, timestamp: Date())
+            while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
+                let context = snapshot.context
+                let rows = snapshot.cgroups
                 let active = rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 }
                 switch sampling.format {
                 case .table: writeStdout(CgroupFormatter.table(context, Array(active.prefix(top == 0 ? active.count : top))) + "\n")
@@ -91,7 +52,7 @@ extension StarveDump {
                 }
                 try csv?.append(CgroupFormatter.csvRows(context, active))
                 if !noPatterns {
-                    report(patterns.observe(observations(rows, intervals: intervals, severeNs: collection.thresholdsNs.severe)))
+                    report(patterns.observe(observations(rows, intervals: snapshot.threads, severeNs: sampler.collection.thresholdsNs.severe)))
                 }
             }
             if !noPatterns { report(patterns.finish()) }
@@ -121,10 +82,4 @@ extension StarveDump {
             }
         }
     }
-}
-
-/// A process: its tgid and start tag.
-private struct ProcessKey: Hashable {
-    var tgid: UInt32
-    var start: UInt32
 }

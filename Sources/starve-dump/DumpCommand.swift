@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StarveBPF
 import StarveCore
+import StarveMonitor
 
 /// starve-dump: reads the pinned maps periodically and reports per-thread CPU time and run-queue wait.
 @main
@@ -10,7 +11,7 @@ struct StarveDump: ParsableCommand {
         commandName: "starve-dump",
         abstract: "Read starve's pinned maps: per-thread CPU time, run-queue wait and its percentiles.",
         discussion: "Needs no root when the pins are readable (starve-load --group). Columns: docs/columns.md.",
-        subcommands: [Tasks.self, Events.self, Cgroups.self],
+        subcommands: [Tasks.self, Events.self, Cgroups.self, Processes.self, Workloads.self],
         defaultSubcommand: Tasks.self
     )
 }
@@ -19,13 +20,13 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json
 }
 
-/// The options every sampling subcommand (tasks, cgroups) shares.
+/// The options every sampling subcommand (tasks, cgroups, processes, workloads) shares.
 struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
     var pinDir: String = PinLayout.defaultDirectory
 
     @Option(help: "Seconds between samples.")
-    var interval: Double = 1
+    var interval: Double = SamplerSettings.defaultInterval
 
     @Option(help: "Samples to take; 0 = until Ctrl-C.")
     var iterations: Int = 0
@@ -39,5 +40,19 @@ struct SamplingOptions: ParsableArguments {
     func validate() throws {
         guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
         guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
+    }
+
+    /// The sampler's settings from these options and a subcommand's own.
+    func settings(alpha: Double = SamplerSettings.defaultAlpha,
+                  neighbourMinCPUPercent: Double = SamplerSettings.defaultNeighbourMinCPUPercent,
+                  views: SamplerViews) -> SamplerSettings {
+        var s = SamplerSettings()
+        s.pinDirectory = pinDir
+        s.interval = interval
+        s.iterations = iterations
+        s.alpha = alpha
+        s.neighbourMinCPUPercent = neighbourMinCPUPercent
+        s.views = views
+        return s
     }
 }

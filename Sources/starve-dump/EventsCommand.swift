@@ -98,6 +98,7 @@ final class EventSymbols {
     let kernel: KernelSymbols?
     let user = UserSymbolizer()
     let cgroups: CgroupPathResolver?
+    let workloads = WorkloadResolver()
     let kernelNote: String?
 
     init() {
@@ -115,15 +116,23 @@ final class EventSymbols {
     }
 
     func resolve(_ e: inout SchedEvent, _ r: ReceivedEvent) {
-        e.task.cgroupPath = cgroups?.path(for: e.task.cgroupID)
-        if var o = e.other { o.cgroupPath = cgroups?.path(for: o.cgroupID); e.other = o }
-        if var t = e.third { t.cgroupPath = cgroups?.path(for: t.cgroupID); e.third = t }
+        name(&e.task)
+        if var o = e.other { name(&o); e.other = o }
+        if var t = e.third { name(&t); e.third = t }
         guard let stacks = r.stacks else { return }
         e.taskKernelStack = stacks.taskKernel.map(kernelFrame)
         e.currentKernelStack = EventFormatter.droppingProbeFrames(stacks.currentKernel.map(kernelFrame))
         // The user stack is the current task's at the event (the holder for starvation, the
         // waker for inversion), symbolised in that process.
         e.currentUserStack = stacks.currentUser.map { user.symbolize($0, pid: Int32(bitPattern: stacks.userTgid)) }
+    }
+
+    /// Cgroup path and workload (cached by the resolvers; the per-process fallback for kernel
+    /// threads is skipped: they have no environment and live in the root).
+    private func name(_ t: inout EventTask) {
+        t.cgroupPath = cgroups?.path(for: t.cgroupID)
+        t.workload = workloads.identity(cpuCgroupID: t.cgroupID, defaultCgroupID: nil,
+                                        pid: t.isKernelThread || t.tgid == 0 ? nil : Int32(bitPattern: t.tgid))
     }
 
     private func kernelFrame(_ address: UInt64) -> String {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StarveBPF
 import StarveCore
+import StarveMonitor
 
 extension StarveDump {
     struct Tasks: ParsableCommand {
@@ -13,7 +14,7 @@ extension StarveDump {
         var top: Int = 20
 
         @Option(help: "EMA smoothing factor for ROLL_MS / runtime_ema_ns, in (0, 1].")
-        var alpha: Double = 0.3
+        var alpha: Double = SamplerSettings.defaultAlpha
 
         @Option(parsing: .upToNextOption, help: "Only these thread ids (repeatable).")
         var pid: [UInt32] = []
@@ -50,28 +51,19 @@ extension StarveDump {
         func run() throws {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: sampling.pinDir))
-            collection.readsAggregates = false  // per thread: no matrix, no exited work
+            let sampler = try Sampler(settings: sampling.settings(alpha: alpha, views: [.threadWorkloads]), signals: signals)
             let analyzeShares = share || simulateDraws > 0 || tickets != nil
             let formatter = SampleFormatter(shareColumns: analyzeShares ? shareColumns : [])
             var analyzer = ShareAnalyzer(settings: ShareAnalysisSettings(draws: simulateDraws, seed: seed, tickets: tickets ?? .weight))
             let reader = analyzeShares ? SchedContextReader() : nil
             let csv = try sampling.output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
             let filter = TaskFilter(pids: Set(pid), tgids: Set(tgid), comm: comm, includeKernelThreads: !noKernelThreads)
-
-            var tracker = IntervalTracker(alpha: alpha)
-            let baseline = try collection.readTasks()
-            try requireKnown(pids: pid, tgids: tgid, in: baseline.tasks)
-            _ = tracker.advance(to: filter.apply(baseline.tasks), atNs: baseline.atNs)
+            try requireKnown(pids: pid, tgids: tgid, in: sampler.baseline)
             if sampling.format == .csv { writeStdout(formatter.csvHeader) }
 
-            var sample = 0
-            while sampling.iterations == 0 || sample < sampling.iterations {
-                if signals.wait(seconds: sampling.interval) != nil { break }  // Ctrl-C: stop between samples
-                sample += 1
-                let snapshot = try collection.readTasks()
-                let context = SampleContext(sample: sample, timestamp: Date())
-                let intervals = tracker.advance(to: filter.apply(snapshot.tasks), atNs: snapshot.atNs)
+            while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
+                let context = snapshot.context
+                let intervals = filter.isEmpty ? snapshot.threads : snapshot.threads.filter { filter.matches($0.task) }
                 // The table alone needs only its top rows in order; CSV and JSON need them all.
                 let everyRow = sampling.format != .table || csv != nil || top == 0
                 let ordered = busiest(intervals, top: everyRow ? 0 : top)
@@ -80,11 +72,11 @@ extension StarveDump {
                     // Only the competing threads cost /proc reads.
                     reader.beginSample()
                     let contexts = reader.contexts(of: intervals.filter(ShareAnalyzer.competes).map { ($0.task.pid, $0.task.tgid) })
-                    shares = analyzer.analyze(sample: sample, intervals: intervals, contexts: contexts, allCPUs: reader.allCPUs)
+                    shares = analyzer.analyze(sample: context.sample, intervals: intervals, contexts: contexts, allCPUs: reader.allCPUs)
                 }
                 switch sampling.format {
                 case .table:
-                    writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tasks.count, shares: shares) + "\n")
+                    writeStdout(formatter.table(context, Array(ordered.prefix(top == 0 ? ordered.count : top)), tracked: snapshot.tracked, shares: shares) + "\n")
                 case .csv: writeStdout(formatter.csvRows(context, ordered, shares: shares))
                 case .json: writeStdout(formatter.jsonLines(context, ordered, shares: shares))
                 }

@@ -88,6 +88,18 @@ final class OutputTests: XCTestCase {
         for c in cgroupColumns {
             XCTAssertTrue(doc[cgroupSection...].contains("| `\(c.name)` |"), "docs/columns.md does not document cgroup column \(c.name)")
         }
+        // Each view's table mirrors its column list: same names, same meanings, same order.
+        func table(after heading: String) throws -> [String] {
+            let start = try XCTUnwrap(doc.range(of: heading), heading).upperBound
+            let rest = doc[start...]
+            let end = rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex
+            return rest[..<end].split(separator: "\n").filter { $0.hasPrefix("| `") }.map(String.init)
+        }
+        func rows(_ names: [String], _ meanings: [String]) -> [String] { zip(names, meanings).map { "| `\($0)` | \($1) |" } }
+        XCTAssertEqual(try table(after: "# starve-dump columns"), rows(sampleColumns.map(\.name), sampleColumns.map(\.meaning)))
+        XCTAssertEqual(try table(after: "## `starve-dump cgroups`"), rows(cgroupColumns.map(\.name), cgroupColumns.map(\.meaning)))
+        XCTAssertEqual(try table(after: "## `starve-dump processes`"), rows(processColumns.map(\.name), processColumns.map(\.meaning)))
+        XCTAssertEqual(try table(after: "## `starve-dump workloads`"), rows(workloadColumns.map(\.name), workloadColumns.map(\.meaning)))
     }
 
     func testCSVAppenderWritesHeaderOnceAndRefusesForeignFiles() throws {

@@ -8,6 +8,8 @@ public struct EventTask: Sendable, Equatable {
     /// cpu-controller cgroup id (resolved to ``cgroupPath`` by the reader when it can).
     public var cgroupID: UInt64
     public var cgroupPath: String?
+    /// The workload the task belongs to (resolved by the reader when it can).
+    public var workload: WorkloadIdentity? = nil
     public var priority: UInt32
     public var nice: Int32
     public var policy: UInt32
@@ -184,7 +186,9 @@ public enum EventFormatter {
             guard let t else { return "null" }
             return "{\"pid\":\(t.pid),\"tgid\":\(t.tgid),\"comm\":\(JSONLines.string(t.comm)),\"cgroup_id\":\(t.cgroupID),"
                 + "\"cgroup\":\(t.cgroupPath.map(JSONLines.string) ?? "null"),\"prio\":\(t.priority),\"nice\":\(t.nice),"
-                + "\"policy\":\(t.policy),\"kernel_thread\":\(t.isKernelThread)}"
+                + "\"policy\":\(t.policy),\"kernel_thread\":\(t.isKernelThread),"
+                + "\"workload_kind\":\(t.workload.map { JSONLines.string($0.kind.rawValue) } ?? "null"),"
+                + "\"workload\":\(t.workload.map { JSONLines.string($0.name) } ?? "null")}"
         }
         func frames(_ f: [String]) -> String { "[" + f.map(JSONLines.string).joined(separator: ",") + "]" }
         return "{\"timestamp\":\(JSONLines.string(clock.iso(monotonicNs: e.timeNs))),\"time_ns\":\(e.timeNs),\"cpu\":\(e.cpu),\"kind\":\(JSONLines.string(e.kind.rawValue)),"
