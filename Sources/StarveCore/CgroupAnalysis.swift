@@ -80,7 +80,7 @@ public struct Preemptor: Sendable, Equatable {
 }
 
 /// One cgroup over one interval: the row of `starve-dump cgroups`.
-public struct CgroupInterval: Sendable {
+public struct CgroupInterval: ExitedWorkSum, Sendable {
     public var cgroupID: UInt64
     public var path: String
     public var tasks: Int
@@ -175,15 +175,7 @@ public struct CgroupAnalyzer: Sendable {
             let id = group(key.cgroupID, key.tgid, key.start)
             if cgroupGroup[key.cgroupID] == nil { cgroupGroup[key.cgroupID] = id }
             var r = rows[id] ?? emptyRow(id)
-            r.runtimeNs &+= w.runtimeNs
-            r.waitCount &+= w.waitCount
-            r.waitNs &+= w.waitNs
-            for (i, c) in w.waitHistogram.enumerated() where i < r.waitHistogram.counts.count { r.waitHistogram.counts[i] &+= c }
-            if w.waitCount > 0 { r.waitMaxNs = max(r.waitMaxNs ?? 0, w.waitWakeup.maxNs, w.waitPreempt.maxNs, w.waitThrottled.maxNs) }
-            r.preemptedSame &+= w.preemptedSame
-            r.preemptedOther &+= w.preemptedOther
-            r.preemptedSystem &+= w.preemptedSystem
-            r.throttledWaitNs &+= w.waitThrottled.totalNs
+            r.add(w)
             rows[id] = r
         }
         for t in intervals {

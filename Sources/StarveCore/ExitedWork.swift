@@ -170,3 +170,31 @@ public struct ExitedWork: Sendable {
         return out
     }
 }
+
+/// A row that sums threads' work (a cgroup, a process): what exited threads add to it.
+public protocol ExitedWorkSum {
+    var runtimeNs: UInt64 { get set }
+    var waitCount: UInt64 { get set }
+    var waitNs: UInt64 { get set }
+    var waitHistogram: LogHistogram { get set }
+    var waitMaxNs: UInt64? { get set }
+    var preemptedSame: UInt64 { get set }
+    var preemptedOther: UInt64 { get set }
+    var preemptedSystem: UInt64 { get set }
+    var throttledWaitNs: UInt64 { get set }
+}
+
+extension ExitedWorkSum {
+    /// Adds the work of threads that exited (``ExitedWork``'s share of an interval).
+    public mutating func add(_ w: ThreadWork) {
+        runtimeNs &+= w.runtimeNs
+        waitCount &+= w.waitCount
+        waitNs &+= w.waitNs
+        for (i, c) in w.waitHistogram.enumerated() where i < waitHistogram.counts.count { waitHistogram.counts[i] &+= c }
+        if w.waitCount > 0 { waitMaxNs = max(waitMaxNs ?? 0, w.waitWakeup.maxNs, w.waitPreempt.maxNs, w.waitThrottled.maxNs) }
+        preemptedSame &+= w.preemptedSame
+        preemptedOther &+= w.preemptedOther
+        preemptedSystem &+= w.preemptedSystem
+        throttledWaitNs &+= w.waitThrottled.totalNs
+    }
+}

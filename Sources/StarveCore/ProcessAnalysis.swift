@@ -1,6 +1,6 @@
 /// One process over one interval: its live threads summed, with the work of its threads that
 /// exited in the interval (``ExitedWork``): the row of `starve-dump processes`.
-public struct ProcessInterval: Sendable {
+public struct ProcessInterval: ExitedWorkSum, Sendable {
     /// The process: tgid and start tag (a reused tgid is another process).
     public var tgid: UInt32
     public var start: UInt32
@@ -82,15 +82,7 @@ public enum ProcessAnalysis {
             let key = Key(tgid: k.tgid, start: k.start)
             var r = rows[key] ?? empty(key, cgroup: k.cgroupID, comm: "exited", workload: exitedWorkload(k.cgroupID))
             r.exitedThreads &+= w.threads
-            r.runtimeNs &+= w.runtimeNs
-            r.waitCount &+= w.waitCount
-            r.waitNs &+= w.waitNs
-            for (i, c) in w.waitHistogram.enumerated() where i < r.waitHistogram.counts.count { r.waitHistogram.counts[i] &+= c }
-            if w.waitCount > 0 { r.waitMaxNs = max(r.waitMaxNs ?? 0, w.waitWakeup.maxNs, w.waitPreempt.maxNs, w.waitThrottled.maxNs) }
-            r.preemptedSame &+= w.preemptedSame
-            r.preemptedOther &+= w.preemptedOther
-            r.preemptedSystem &+= w.preemptedSystem
-            r.throttledWaitNs &+= w.waitThrottled.totalNs
+            r.add(w)
             rows[key] = r
         }
         var out = Array(rows.values)
