@@ -42,6 +42,27 @@ func reportLoss(_ snapshot: Snapshot, format: OutputFormat) {
 }
 extension WorkloadKind: ExpressibleByArgument {}
 
+/// The loop of the per-process and per-workload views: each sample's `rows` (filtered and
+/// ordered) as a table of the first --top, CSV or JSON lines, appended to --output, with what
+/// the collector lost.
+func runView<Row>(_ sampler: Sampler, sampling: SamplingOptions, view: ViewOptions, columns: [ViewColumn<Row>],
+                  table: (SampleContext, [Row], Int) -> String, rows: (Snapshot) -> [Row]) throws {
+    let header = ViewFormatter.csvHeader(columns)
+    let csv = try sampling.output.map { try CSVAppender(path: $0, header: header) }
+    if sampling.format == .csv { writeStdout(header) }
+    while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
+        let context = snapshot.context
+        let shown = rows(snapshot)
+        switch sampling.format {
+        case .table: writeStdout(table(context, Array(shown.prefix(view.top == 0 ? shown.count : view.top)), shown.count) + "\n")
+        case .csv: writeStdout(ViewFormatter.csvRows(columns, context, shown))
+        case .json: writeStdout(ViewFormatter.jsonLines(columns, context, shown))
+        }
+        try csv?.append(ViewFormatter.csvRows(columns, context, shown))
+        reportLoss(snapshot, format: sampling.format)
+    }
+}
+
 extension StarveDump {
     struct Processes: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -55,19 +76,8 @@ extension StarveDump {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             let sampler = try Sampler(settings: sampling.settings(views: [.processes]), signals: signals)
-            let header = ViewFormatter.csvHeader(processColumns)
-            let csv = try sampling.output.map { try CSVAppender(path: $0, header: header) }
-            if sampling.format == .csv { writeStdout(header) }
-            while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
-                let context = snapshot.context
-                let rows = view.sort.order(snapshot.processes.filter { ($0.runtimeNs > 0 || $0.waitCount > 0) && view.matches($0.workload) })
-                switch sampling.format {
-                case .table: writeStdout(ViewFormatter.processTable(context, Array(rows.prefix(view.top == 0 ? rows.count : view.top)), total: rows.count) + "\n")
-                case .csv: writeStdout(ViewFormatter.csvRows(processColumns, context, rows))
-                case .json: writeStdout(ViewFormatter.jsonLines(processColumns, context, rows))
-                }
-                try csv?.append(ViewFormatter.csvRows(processColumns, context, rows))
-                reportLoss(snapshot, format: sampling.format)
+            try runView(sampler, sampling: sampling, view: view, columns: processColumns, table: ViewFormatter.processTable) { snapshot in
+                view.sort.order(snapshot.processes.filter { ($0.runtimeNs > 0 || $0.waitCount > 0) && view.matches($0.workload) })
             }
         }
     }
@@ -97,21 +107,10 @@ extension StarveDump {
             let signals = StopSignals()
             let sampler = try Sampler(settings: sampling.settings(neighbourMinCPUPercent: neighbourMinCpu, views: [.workloads]),
                                       signals: signals)
-            let header = ViewFormatter.csvHeader(workloadColumns)
-            let csv = try sampling.output.map { try CSVAppender(path: $0, header: header) }
-            if sampling.format == .csv { writeStdout(header) }
-            while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
-                let context = snapshot.context
-                let rows = view.sort.order(snapshot.workloads.filter {
+            try runView(sampler, sampling: sampling, view: view, columns: workloadColumns, table: ViewFormatter.workloadTable) { snapshot in
+                view.sort.order(snapshot.workloads.filter {
                     ($0.figures.runtimeNs > 0 || $0.figures.waitCount > 0) && view.matches($0.identity)
                 })
-                switch sampling.format {
-                case .table: writeStdout(ViewFormatter.workloadTable(context, Array(rows.prefix(view.top == 0 ? rows.count : view.top)), total: rows.count) + "\n")
-                case .csv: writeStdout(ViewFormatter.csvRows(workloadColumns, context, rows))
-                case .json: writeStdout(ViewFormatter.jsonLines(workloadColumns, context, rows))
-                }
-                try csv?.append(ViewFormatter.csvRows(workloadColumns, context, rows))
-                reportLoss(snapshot, format: sampling.format)
             }
         }
     }
