@@ -109,22 +109,6 @@ public struct PinnedMap: ~Copyable {
         return StarveError("\(path) \(what): the pins at \(dir) are from another starve build; unload them with `starve-load unload --pin-dir \(dir)` and load again")
     }
 
-    /// Looks up one key; nil when absent.
-    public func lookup<K, V>(_ key: K, as: V.Type) throws -> V? {
-        try requireShape(key: K.self, value: V.self)
-        let k = UnsafeMutablePointer<K>.allocate(capacity: 1)
-        let v = UnsafeMutablePointer<V>.allocate(capacity: 1)
-        defer { k.deallocate(); v.deallocate() }
-        k.initialize(to: key)
-        let rc = bpf_map_lookup_elem(fd, k, v)
-        if rc < 0 {
-            let e = rc == -1 ? errno : -rc
-            if e == ENOENT { return nil }
-            throw BPFError("look up \(path)", errno: e)
-        }
-        return v.pointee
-    }
-
     /// Values of a per-CPU array's element `index`, one per possible CPU.
     public func perCPUValues<V>(index: UInt32 = 0, as: V.Type) throws -> [V] {
         try requireShape(key: UInt32.self, value: V.self, perCPU: true)
