@@ -44,7 +44,7 @@ final class ChurnTests: XCTestCase {
         let setup = try NoisyNeighbours(tag: "churn")
         defer { setup.tearDown() }
         let (hogGroup, victimGroup, hog, victim) = (setup.hogGroup, setup.victimGroup, setup.hog, setup.victim)
-        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "4", "--format", "json"])
+        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "6", "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let victimRows = rows.filter { $0["cgroup"] as? String == victimGroup.path }

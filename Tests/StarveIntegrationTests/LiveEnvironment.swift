@@ -147,7 +147,8 @@ final class BackgroundRun: @unchecked Sendable {
 }
 
 /// A CPU hog in one scratch cgroup and a duty-cycle task in another with almost no weight, both
-/// on CPU 1: the noisy neighbour and its victim. Removed (workers stopped, cgroups removed) by
+/// on CPU 1: the noisy neighbour and its victim. (At 2:1024 the victim waits about 512 times
+/// what it ran: a turn of a few ms costs it seconds, so watch it for six samples or so.) Removed (workers stopped, cgroups removed) by
 /// ``tearDown()``, which tests defer.
 final class NoisyNeighbours {
     let hogGroup: ScratchCgroup

@@ -65,7 +65,7 @@ final class SignalsLiveTests: XCTestCase {
         defer { setup.tearDown() }
         let (hogGroup, victimGroup, victim) = (setup.hogGroup, setup.victimGroup, setup.victim)
 
-        let (rows, stderr) = try cgroupRows(collector, iterations: 4)
+        let (rows, stderr) = try cgroupRows(collector, iterations: 6)
         let victimRows = rows.filter { $0["cgroup"] as? String == victimGroup.path }
         XCTAssertTrue(victimRows.contains { $0["verdict"] as? String == "victim" && $0["top_preemptor"] as? String == hogGroup.path },
                       "the duty-cycle cgroup is a victim of the hog's: \(victimRows)\n\(stderr)")

@@ -144,7 +144,7 @@ final class WorkloadViewsTests: XCTestCase {
         let victim = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--busy-ms", "1", "--sleep-ms", "9", "--cgroup", victimDir])
         defer { victim.stop() }
 
-        let rows = try dump(collector, "workloads", iterations: 4)
+        let rows = try dump(collector, "workloads", iterations: 6)
         let victimRows = rows.filter { $0["workload"] as? String == victimUnit }
         XCTAssertTrue(victimRows.allSatisfy { $0["workload_kind"] as? String == "service" && $0["unit"] as? String == victimUnit }, "\(victimRows)")
         XCTAssertTrue(victimRows.contains { $0["verdict"] as? String == "victim" && $0["top_preemptor"] as? String == hogUnit },
