@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// What a sampler computes each interval beyond the thread intervals: each costs reads or
 /// sums, so a front-end asks only for what it shows.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveMonitor
 
 /// starve-dump: reads the pinned maps periodically and reports per-thread CPU time and run-queue wait.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 extension StarveDump {
     struct Events: ParsableCommand {
@@ -53,7 +54,7 @@ extension StarveDump {
             if let note = stream.stacksNote { writeStderr(note + "\n") }
             else if let note = symbols.kernelNote { writeStderr(note + "\n") }
             let started = monotonicNs()
-            let clock = WallClock()
+            let clock = WallClock.now()
             let kinds = Set(kind), pids = Set(pid)
             var seen = 0
             if format == .table { writeStdout(EventFormatter.header) }

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Glibc
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// starve-load: loads starve's BPF programs, pins them, and exits; collection goes on in the kernel.
 @main
