@@ -61,5 +61,5 @@ let package = Package(
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
