@@ -40,12 +40,17 @@ let package = Package(
         .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
         .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveModel", "StarveHost"]),
+        // What the executables share on the command line (ArgumentParser option groups such as
+        // `--pin-dir`), so a flag is defined once; the libraries stay free of ArgumentParser.
+        .target(name: "StarveCLI", dependencies: [
+            "StarveBPF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [

@@ -1,5 +1,6 @@
 import ArgumentParser
 import StarveBPF
+import StarveCLI
 import StarveModel
 import StarveHost
 
@@ -15,8 +16,7 @@ extension StarveDump {
                 limit, sampling, PID filter) are counted: see starve-load status, and the summary on exit.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(help: "Standard output format: table or json (JSON lines).")
         var format: EventFormat = .table
@@ -47,7 +47,7 @@ extension StarveDump {
 
         func run() throws {
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let collection = try PinnedCollection(layout: pins.layout)
             let stream = try EventStream(collection: collection)
             let statsAtStart = try collection.readStats()
             let symbols = EventSymbols()
