@@ -77,6 +77,23 @@ public struct Preemptor: Sendable, Equatable {
     public var label: String
     public var count: UInt64
     public var waitNs: UInt64
+    /// The preemptor's workload kind, when it is another workload (the workloads view).
+    public var workloadKind: WorkloadKind? = nil
+
+    public init(cgroup: UInt64, tgid: UInt32?, label: String, count: UInt64, waitNs: UInt64, workloadKind: WorkloadKind? = nil) {
+        self.cgroup = cgroup
+        self.tgid = tgid
+        self.label = label
+        self.count = count
+        self.waitNs = waitNs
+        self.workloadKind = workloadKind
+    }
+
+    /// `label`, preceded by the workload kind when there is one (`pod default/web`).
+    public var qualifiedLabel: String {
+        guard let k = workloadKind else { return label }
+        return label == k.rawValue ? label : "\(k.rawValue) \(label)"
+    }
 }
 
 /// One cgroup over one interval: the row of `starve-dump cgroups`.

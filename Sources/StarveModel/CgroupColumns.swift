@@ -57,13 +57,13 @@ public enum CgroupFormatter {
         let f = { (ns: UInt64?) in ns.map { formatFixed(Double($0) / 1e6, decimals: 1) } ?? "-" }
         var out = "sample \(c.sample) at \(isoTimestamp(c.timestamp)): \(rows.count) cgroups\n"
         out += renderTable(headers: ["CGROUP", "TASKS", "CPU%", "WAITS", "P50_MS", "P90_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS",
-                                     "THROTTLED", "TOP_PREEMPTOR", "VERDICT"], rows: rows.map { r in
+                                     "THROTTLED", "TOP_PREEMPTOR", "VERDICT", "WORKLOAD"], rows: rows.map { r in
             [r.path, String(r.tasks), formatFixed(r.cpuPercent, decimals: 1), String(r.waitCount), f(r.waitPercentileNs(0.5)),
              f(r.waitPercentileNs(0.9)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
              "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
              r.throttle.map { "\($0.throttledPeriods)/\($0.periods) \(f($0.throttledNs))ms" } ?? "-",
-             r.topPreemptors.first.map { "\($0.label) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue]
-        }, leftAligned: [0, 10, 11])
+             r.topPreemptors.first.map { "\($0.label) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue, r.workload?.label ?? "-"]
+        }, leftAligned: [0, 10, 11, 12])
         for r in rows where r.verdict != .ok {
             out += "  \(r.path): \(r.verdict.rawValue): \(r.evidence)\n"
         }

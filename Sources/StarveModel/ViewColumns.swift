@@ -75,6 +75,7 @@ public let workloadColumns: [ViewColumn<WorkloadInterval>] = [
     .init(name: "throttled_ms", meaning: "cpu.stat, summed: time throttled") { _, r in ms(r.figures.throttle?.throttledNs) },
     .init(name: "top_preemptor", meaning: "who held the CPU for most of its waits: another workload's name, or a process of its own") { _, r in r.figures.topPreemptors.first.map { .string($0.label) } ?? .none },
     .init(name: "top_preemptor_wait_ms", meaning: "the waits booked to it") { _, r in ms(r.figures.topPreemptors.first?.waitNs) },
+    .init(name: "top_preemptor_kind", meaning: "the top preemptor's workload kind; empty when it is a process of its own") { _, r in r.figures.topPreemptors.first?.workloadKind.map { .string($0.rawValue) } ?? .none },
     .init(name: "verdict", meaning: "ok, throttled, victim, noisy-neighbour or starved, by workload (docs/signals.md)") { _, r in .string(r.figures.verdict.rawValue) },
     .init(name: "evidence", meaning: "the figures behind the verdict") { _, r in .string(r.figures.evidence) },
 ]
@@ -93,11 +94,23 @@ public enum ViewFormatter {
 
     private static func f(_ ns: UInt64?) -> String { ns.map { formatFixed(Double($0) / 1e6, decimals: 1) } ?? "-" }
 
+    /// The victim x preemptor sentence of a workload that lost at least 1 ms in the interval and
+    /// half of it to one other workload: `pod default/web was preempted by container 3f2a…: 62 %
+    /// of its wait (595.0 of 960.1 ms, 12 waits)`. Nil otherwise.
+    public static func preemptedBy(_ w: WorkloadInterval) -> String? {
+        let r = w.figures
+        guard let top = r.topPreemptors.first, top.workloadKind != nil, r.waitNs >= 1_000_000,
+              top.waitNs * 2 >= r.waitNs else { return nil }
+        let share = 100 * Double(top.waitNs) / Double(r.waitNs)
+        return "\(w.identity.label) was preempted by \(top.qualifiedLabel): \(formatFixed(min(share, 100), decimals: 0)) % of its wait"
+            + " (\(f(top.waitNs)) of \(f(r.waitNs)) ms, \(top.count) waits)"
+    }
+
     public static func processTable(_ c: SampleContext, _ rows: [ProcessInterval], total: Int) -> String {
         var out = "sample \(c.sample) at \(isoTimestamp(c.timestamp)): \(total) processes\n"
         out += renderTable(headers: ["PID", "COMM", "WORKLOAD", "THREADS", "CPU%", "WAITS", "P50_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS", "WORST_THREAD"],
                            rows: rows.map { r in
-            [String(r.tgid), r.comm, r.workload.map { $0.name == $0.kind.rawValue ? $0.name : "\($0.kind.rawValue) \($0.name)" } ?? "-",
+            [String(r.tgid), r.comm, r.workload?.label ?? "-",
              r.exitedThreads > 0 ? "\(r.threads)+\(r.exitedThreads)x" : String(r.threads),
              formatFixed(r.cpuPercent, decimals: 1), String(r.waitCount), f(r.waitPercentileNs(0.5)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
              "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
@@ -115,10 +128,11 @@ public enum ViewFormatter {
                     String(r.waitCount), f(r.waitPercentileNs(0.5)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
                     "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
                     r.throttle.map { "\($0.throttledPeriods)/\($0.periods) \(f($0.throttledNs))ms" } ?? "-",
-                    r.topPreemptors.first.map { "\($0.label) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue]
+                    r.topPreemptors.first.map { "\($0.qualifiedLabel) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue]
         }, leftAligned: [0, 1, 11, 12])
-        for w in rows where w.figures.verdict != .ok {
-            out += "  \(w.identity.kind.rawValue) \(w.identity.name): \(w.figures.verdict.rawValue): \(w.figures.evidence)\n"
+        for w in rows {
+            if let by = preemptedBy(w) { out += "  \(by)\n" }
+            if w.figures.verdict != .ok { out += "  \(w.identity.label): \(w.figures.verdict.rawValue): \(w.figures.evidence)\n" }
         }
         return out
     }

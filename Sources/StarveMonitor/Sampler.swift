@@ -290,6 +290,10 @@ public final class Sampler {
             var figures = r
             let identity = workloadsByNumber[r.cgroupID] ?? .unknown
             figures.workload = identity
+            // Preemptors of other workloads are workload numbers: say which kind they are.
+            for i in figures.topPreemptors.indices where figures.topPreemptors[i].tgid == nil {
+                figures.topPreemptors[i].workloadKind = workloadsByNumber[figures.topPreemptors[i].cgroup]?.kind
+            }
             return WorkloadInterval(identity: identity, cgroups: cgroups[r.cgroupID]?.count ?? 0,
                                     processes: processes[r.cgroupID]?.count ?? 0, figures: figures)
         }

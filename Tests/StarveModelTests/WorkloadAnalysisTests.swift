@@ -113,6 +113,23 @@ final class WorkloadAnalysisTests: XCTestCase {
         XCTAssertEqual(plain.first { $0.cgroupID == 10 }?.throttle?.periods, 10)
     }
 
+    func testVictimSentenceNeedsHalfTheWaitFromOneOtherWorkload() {
+        func row(wait: UInt64, top: Preemptor?) -> WorkloadInterval {
+            var analyzer = CgroupAnalyzer()
+            analyzer.prime(pairs: [:], throttle: [:])
+            var r = analyzer.analyze(intervals: intervals([thread(1, tgid: 1, comm: "web", cgroup: 5, runtime: 10, waits: [wait])]),
+                                     intervalNs: 1_000_000_000, pairs: [:], throttle: [:], path: { _ in "web" }, processName: { _, _ in "" })[0]
+            r.topPreemptors = top.map { [$0] } ?? []
+            return WorkloadInterval(identity: WorkloadIdentity.classify(path: "/system.slice/web.service"), cgroups: 1, processes: 1, figures: r)
+        }
+        let hog = Preemptor(cgroup: 2, tgid: nil, label: "batch.service", count: 12, waitNs: 620_000_000, workloadKind: .service)
+        XCTAssertEqual(ViewFormatter.preemptedBy(row(wait: 1_000_000_000, top: hog)),
+                       "service web.service was preempted by service batch.service: 62 % of its wait (620.0 of 1000.0 ms, 12 waits)")
+        XCTAssertNil(ViewFormatter.preemptedBy(row(wait: 2_000_000_000, top: hog)), "under half: no sentence")
+        let ownProcess = Preemptor(cgroup: 1, tgid: 77, label: "77 (worker)", count: 3, waitNs: 900_000_000)
+        XCTAssertNil(ViewFormatter.preemptedBy(row(wait: 1_000_000_000, top: ownProcess)), "a process of its own is not another workload")
+    }
+
     func testWorkloadRowsSortByWaitByDefaultAndByCPUP99OrName() {
         func row(_ name: String, runtime: UInt64, waits: [UInt64]) -> WorkloadInterval {
             var analyzer = CgroupAnalyzer()
@@ -144,6 +161,24 @@ final class EventWorkloadTests: XCTestCase {
         XCTAssertTrue(o["workload_kind"] is NSNull)
         XCTAssertTrue(o["workload"] is NSNull)
         XCTAssertTrue(object["third"] is NSNull)
+    }
+}
+
+/// Sentences name workloads by kind and name: events, and the victim x preemptor line.
+final class WorkloadPhrasingTests: XCTestCase {
+    func testLabelsSayTheKindUnlessTheNameDoes() {
+        XCTAssertEqual(WorkloadIdentity.classify(path: "/system.slice/api.service").label, "service api.service")
+        XCTAssertEqual(WorkloadIdentity.classify(path: "/").label, "host")
+        XCTAssertEqual(WorkloadIdentity.classify(path: "/batch/a").label, "cgroup /batch/a")
+    }
+
+    func testEventSummaryNamesWorkloadsAndFallsBackToTheCgroup() {
+        var task = EventTask(pid: 5, tgid: 5, comm: "api", cgroupID: 10, cgroupPath: "/system.slice/api.service")
+        task.workload = WorkloadIdentity.classify(path: "/system.slice/api.service")
+        var holder = EventTask(pid: 6, tgid: 6, comm: "batch", cgroupID: 20, cgroupPath: "/gone")
+        holder.workload = .unknown
+        let e = SchedEvent(kind: .starvation, durationNs: 150_000_000, preempted: true, task: task, other: holder)
+        XCTAssertEqual(e.summary, "5 (api) in service api.service waited 150.0 ms for a CPU (preempted); CPU held by 6 (batch) in /gone prio 120")
     }
 }
 

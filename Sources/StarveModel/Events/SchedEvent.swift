@@ -32,6 +32,12 @@ public struct EventTask: Sendable, Equatable {
     public var label: String { "\(pid) (\(comm))" }
     /// The cgroup's path, or its id when it could not be resolved.
     public var cgroupLabel: String { cgroupPath ?? "cgroup#\(cgroupID)" }
+    /// Where it runs, for sentences: its workload (`pod default/web`), else its cgroup (also
+    /// when the workload is `unknown`: the cgroup was gone before it could be named).
+    public var placeLabel: String {
+        guard let w = workload, w.kind != .unknown else { return cgroupLabel }
+        return w.label
+    }
 }
 
 /// What an event says happened (`enum starve_event_kind`).
@@ -109,10 +115,10 @@ public struct SchedEvent: Sendable, Equatable {
         let ms = { (ns: UInt64) in formatFixed(Double(ns) / 1e6, decimals: 1) + " ms" }
         switch kind {
         case .starvation:
-            var s = "\(task.label) in \(task.cgroupLabel) waited \(ms(durationNs)) for a CPU (\(cause))"
+            var s = "\(task.label) in \(task.placeLabel) waited \(ms(durationNs)) for a CPU (\(cause))"
             if throttled { s += ": throttled by its own cgroup's CPU quota" }
-            if let h = other { s += "; CPU held by \(h.label) in \(h.cgroupLabel) prio \(h.priority)" }
-            if let p = third, p.pid != 0, p.pid != other?.pid { s += "; preempted by \(p.label) in \(p.cgroupLabel)" }
+            if let h = other { s += "; CPU held by \(h.label) in \(h.placeLabel) prio \(h.priority)" }
+            if let p = third, p.pid != 0, p.pid != other?.pid { s += "; preempted by \(p.label) in \(p.placeLabel)" }
             return s
         case .priorityInversion:
             var s = "\(task.label) prio \(task.priority) blocked \(ms(durationNs)) on \(other.map { "\($0.label) prio \($0.priority)" } ?? "?")"
@@ -124,7 +130,7 @@ public struct SchedEvent: Sendable, Equatable {
         case .piRestore:
             return "\(task.label) back from prio \(task.priority) to \(value) (priority inheritance ended)"
         case .migrationStorm:
-            return "\(task.label) in \(task.cgroupLabel) migrated \(value) times in \(ms(durationNs))"
+            return "\(task.label) in \(task.placeLabel) migrated \(value) times in \(ms(durationNs))"
         }
     }
 }

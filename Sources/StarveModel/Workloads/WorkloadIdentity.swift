@@ -159,11 +159,18 @@ public struct WorkloadKey: Sendable, Hashable, CustomStringConvertible {
 
     /// `kind name`, for messages.
     public var description: String { "\(kind.rawValue) \(name)" }
+
+    /// `kind name`, or the name alone when it says the kind (`host`, `unknown`).
+    public var label: String { name == kind.rawValue ? name : description }
 }
 
 // MARK: - Names
 
 extension WorkloadIdentity {
+    /// How tables and sentences name it: its kind and name (`pod default/web`,
+    /// `service nginx.service`, `cgroup /batch`), or just `host` / `unknown`.
+    public var label: String { key.label }
+
     /// The short form of a container id: its first 12 characters, as docker and crictl print it.
     public static func shortContainerID(_ id: String) -> String { String(id.prefix(12)) }
 
