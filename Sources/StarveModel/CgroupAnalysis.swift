@@ -114,6 +114,9 @@ public struct CgroupInterval: ExitedWorkSum, Sendable {
     public var preemptedSystem: UInt64
     /// Kernel side: wait that began under CFS throttling.
     public var throttledWaitNs: UInt64
+    /// Wait that began with a preemption (the rest of `waitNs` less `throttledWaitNs` began
+    /// with a wakeup).
+    public var preemptWaitNs: UInt64 = 0
     /// cpu.stat deltas (nil: the cgroup's cpu.stat could not be read).
     public var throttle: ThrottleCounters?
     /// Most wait first.
@@ -210,6 +213,7 @@ public struct CgroupAnalyzer: Sendable {
             r.preemptedOther &+= t.preemptedOther
             r.preemptedSystem &+= t.preemptedSystem
             r.throttledWaitNs &+= t.waitThrottledNs
+            r.preemptWaitNs &+= t.waitPreemptNs
             rows[id] = r
         }
         // A task's all-time maximum may predate the interval: cap by the histogram's top slot.

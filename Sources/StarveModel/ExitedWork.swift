@@ -182,6 +182,7 @@ public protocol ExitedWorkSum {
     var preemptedOther: UInt64 { get set }
     var preemptedSystem: UInt64 { get set }
     var throttledWaitNs: UInt64 { get set }
+    var preemptWaitNs: UInt64 { get set }
 }
 
 extension ExitedWorkSum {
@@ -196,5 +197,6 @@ extension ExitedWorkSum {
         preemptedOther &+= w.preemptedOther
         preemptedSystem &+= w.preemptedSystem
         throttledWaitNs &+= w.waitThrottled.totalNs
+        preemptWaitNs &+= w.waitPreempt.totalNs
     }
 }

@@ -23,6 +23,8 @@ public struct ProcessInterval: ExitedWorkSum, Sendable {
     public var preemptedOther: UInt64
     public var preemptedSystem: UInt64
     public var throttledWaitNs: UInt64
+    /// Wait that began with a preemption.
+    public var preemptWaitNs: UInt64 = 0
     /// The live thread that waited longest in the interval (nil: none waited).
     public var worstThread: (pid: UInt32, comm: String, waitNs: UInt64)?
 
@@ -75,6 +77,7 @@ public enum ProcessAnalysis {
             r.preemptedOther &+= t.preemptedOther
             r.preemptedSystem &+= t.preemptedSystem
             r.throttledWaitNs &+= t.waitThrottledNs
+            r.preemptWaitNs &+= t.waitPreemptNs
             if t.waitNs > 0 && t.waitNs > (r.worstThread?.waitNs ?? 0) { r.worstThread = (t.task.pid, t.task.comm, t.waitNs) }
             rows[key] = r
         }

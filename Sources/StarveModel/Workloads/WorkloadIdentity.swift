@@ -157,6 +157,12 @@ public struct WorkloadKey: Sendable, Hashable, CustomStringConvertible {
     /// Its name.
     public var name: String
 
+    /// The key of workload `name` of kind `kind`.
+    public init(kind: WorkloadKind, name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
     /// `kind name`, for messages.
     public var description: String { "\(kind.rawValue) \(name)" }
 
