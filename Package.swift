@@ -8,10 +8,14 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
+        .executable(name: "starve-tune", targets: ["starve-tune"]),
         .library(name: "StarveCore", targets: ["StarveCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Policy files (starve-tune): a YAML 1.1 parser over libyaml that gives every node its
+        // line, so a bad policy is reported as `file:line: what is wrong`.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
@@ -35,6 +39,16 @@ let package = Package(
         .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
         .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveCore"]),
+        // The tuner: policies (YAML), the rule engine (pure: hysteresis, cooldowns, bounds, the
+        // global cap), cgroup / nice knobs, the audit log and rollback. Consumes Sampler snapshots.
+        .target(name: "StarveTune", dependencies: [
+            "StarveCore", "StarveMonitor",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "starve-tune", dependencies: [
+            "StarveTune", "StarveCore", "StarveMonitor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
             "StarveBPF", "StarveCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,6 +67,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
+        .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveCore"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
     ],
     swiftLanguageModes: [.v5]
