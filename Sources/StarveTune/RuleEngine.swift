@@ -86,6 +86,9 @@ public struct RuleEngine: Sendable {
     public var activeCount: Int { states.values.filter(\.active).count }
 
     /// One sample: `subjects` seen in the interval ending at `now` (seconds), `interval` long.
+    /// A rule is active for a subject from when `when` has held for its duration until the
+    /// clear condition has (hysteresis); while active and `when` holds, a step repeats after each
+    /// cooldown (until a bound); a held setting is made once and undone when the rule clears.
     /// Subjects absent from the sample lose their state (a vanished cgroup's held setting has
     /// nothing left to lift).
     public mutating func evaluate(subjects: [Subject], now: Double, interval: Double,
@@ -104,7 +107,8 @@ public struct RuleEngine: Sendable {
                 defer { states[key] = st }
                 let holds = rule.when.holds(in: s.values)
                 let signals = [rule.when.signal] + (rule.clear.map { [$0.signal] } ?? [])
-                let evidence = "\(rule.when): " + s.values.evidence(uniqued(signals))
+                // The rule's own signals, then the figures a reader wants beside any decision.
+                let evidence = "\(rule.when): " + s.values.evidence(uniqued(signals + [.p99WaitMs, .cpuPercent]))
                 func note(_ text: String) {
                     guard st.noted != text else { return }
                     st.noted = text
@@ -147,7 +151,9 @@ public struct RuleEngine: Sendable {
                 }
                 guard st.active else { continue }
                 if rule.action.hold && st.heldApplied { continue }
-                guard holds || rule.action.hold else { continue }  // steps only while the condition holds
+                // Steps only while the condition holds: an active rule whose evidence paused
+                // (waiting for the clear condition) does not keep pushing.
+                guard holds || rule.action.hold else { continue }
                 if let last = st.lastChange, now - last < rule.cooldown - 1e-6 { continue }
                 let kk = KnobKey(path: s.path, knob: rule.action.knob)
                 if released.contains(kk) { note("not managed any more (changed by someone else)"); continue }

@@ -10,11 +10,14 @@ public struct TunerSettings: Sendable {
     public var keep = false
     /// Only cgroups matching this glob as well as a rule's scope (nil: the rules' scopes alone).
     public var scope: String?
+    /// Print each sample's subjects (in some rule's scope) with the signals the rules read.
+    public var explain = false
 
-    public init(act: Bool = false, keep: Bool = false, scope: String? = nil) {
+    public init(act: Bool = false, keep: Bool = false, scope: String? = nil, explain: Bool = false) {
         self.act = act
         self.keep = keep
         self.scope = scope
+        self.explain = explain
     }
 }
 
@@ -76,6 +79,13 @@ public final class Tuner {
             let f = futex.map { $0[r.cgroupID] ?? (0, r.tasks) }
             subjects.append(Subject(path: r.path, workload: r.workload,
                                     values: SignalExtractor.values(of: r, patterns: bySubject[r.path] ?? [], pressure: pressure[file] ?? [:], futex: f)))
+        }
+        if settings.explain {
+            let read = Array(Set(policy.rules.flatMap { [$0.when.signal] + ($0.clear.map { [$0.signal] } ?? []) } + [.p99WaitMs, .cpuPercent]))
+                .sorted { $0.rawValue < $1.rawValue }
+            for s in subjects where policy.rules.contains(where: { $0.scope.contains(path: s.path, identity: s.workload) }) {
+                say("\(isoNow()) sample \(snapshot.context.sample) \(s.path): \(s.values.evidence(read))")
+            }
         }
         let (decisions, notes) = engine.evaluate(subjects: subjects, now: Double(snapshot.atNs) / 1e9,
                                                  interval: Double(snapshot.intervalNs) / 1e9, knobs: knobs)

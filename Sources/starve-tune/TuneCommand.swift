@@ -52,6 +52,9 @@ struct Run: ParsableCommand {
     @Option(help: "Only cgroups whose path matches this glob, besides each rule's scope (e.g. '/kubepods/**').")
     var scope: String?
 
+    @Flag(help: "Print every sample's cgroups in scope with the signals the rules read.")
+    var explain = false
+
     static let defaultAudit = "/run/starve-tune.audit.jsonl"
 
     func validate() throws {
@@ -74,7 +77,7 @@ struct Run: ParsableCommand {
         settings.iterations = iterations
         settings.views = [.cgroups]
         let sampler = try Sampler(settings: settings, signals: signals)
-        let tuner = try Tuner(policy: parsed, settings: TunerSettings(act: act, keep: keep, scope: scope), knobs: knobs, audit: auditLog) {
+        let tuner = try Tuner(policy: parsed, settings: TunerSettings(act: act, keep: keep, scope: scope, explain: explain), knobs: knobs, audit: auditLog) {
             writeStdout($0 + "\n")
         }
         writeStdout("starve-tune: \(parsed.rules.count) rules from \(policy), \(act ? "acting" : "dry run (nothing is written; --act to apply)")"

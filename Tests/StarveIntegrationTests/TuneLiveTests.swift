@@ -1,0 +1,148 @@
+import Foundation
+import StarveCore
+import XCTest
+
+/// Issue 15 live: starve-tune acting on the noisy-neighbour scenario, a PSI backoff, a cpuset
+/// spread and a throttled service, against the kernel's own figures (schedstat, cpu.stat,
+/// Cpus_allowed_list) — with dry runs that write nothing, originals restored on SIGTERM, a knob
+/// changed by hand left alone, and rollback after SIGKILL.
+final class TuneLiveTests: XCTestCase {
+    private func objects(_ text: String) -> [[String: Any]] {
+        text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    private func read(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func policy(_ name: String) -> String { Live.repoRoot + "/policies/" + name }
+
+    /// A scratch audit log, removed at the end.
+    private func auditFile() -> String {
+        let path = NSTemporaryDirectory() + "starve-tune-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    /// Median of the victim cgroup's per-sample p99 wait (starve-dump cgroups), over samples
+    /// in which it waited at all, with its schedstat run_delay per timeslice over the same time.
+    private func victimWait(_ collector: LoadedCollector, cgroup: String, pid: pid_t, samples: Int) throws -> (p99Ms: Double, schedstatMsPerSlice: Double) {
+        let s0 = try Schedstat(pid: pid)
+        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1",
+                                                       "--iterations", String(samples), "--format", "json", "--no-patterns"])
+        let s1 = try Schedstat(pid: pid)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let p99 = objects(r.stdout).filter { $0["cgroup"] as? String == cgroup && ($0["waits"] as? Int ?? 0) > 0 }
+            .compactMap { $0["wait_p99_ms"] as? Double }.sorted()
+        let slices = max(1, s1.timeslices - s0.timeslices)
+        return (p99.isEmpty ? 0 : p99[p99.count / 2], Double(s1.waitNs - s0.waitNs) / 1e6 / Double(slices))
+    }
+
+    func testNoisyNeighbourPolicyHalvesTheVictimsWaitAndGivesEveryKnobBack() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        // Weights 1024 : 8: the duty task waits ~128 ms for each 1 ms turn, several times a second.
+        let run = try ScenarioRun(["noisy", "--duration", "0", "--weight-ratio", "128"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let hog = try XCTUnwrap(run.participant("hog")), duty = try XCTUnwrap(run.participant("duty"))
+        let h = try run.hierarchy()
+        XCTAssertEqual(h.version, .v1, "this host has the cpu controller on cgroup v1 (KERNEL.md)")
+        let hogPath = try XCTUnwrap(hog["cgroup"]), dutyPath = try XCTUnwrap(duty["cgroup"])
+        let dutyPID = try XCTUnwrap(duty["pid"].flatMap { pid_t($0) })
+        let hogShares = h.directory(hogPath) + "/cpu.shares", dutyShares = h.directory(dutyPath) + "/cpu.shares"
+        XCTAssertEqual([read(hogShares), read(dutyShares)], ["1024", "8"])
+        let scope = ["--scope", "/starve-noisy-*-\(run.process.processIdentifier)"]
+
+        let before = try victimWait(collector, cgroup: dutyPath, pid: dutyPID, samples: 5)
+
+        // Dry run: decisions printed, nothing written (checked while it runs, not only after).
+        let dryAudit = auditFile()
+        let dry = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir,
+                                                                 "--iterations", "30", "--audit", dryAudit] + scope)
+        var changedInDryRun = false
+        // Until it has decided for both (verdicts need the hog to dominate the victim's waits:
+        // on this shared machine other work on the CPU sometimes blurs a sample).
+        _ = waitUntil(seconds: 30) {
+            if read(hogShares) != "1024" || read(dutyShares) != "8" { changedInDryRun = true }
+            let decided = objects(read(dryAudit) ?? "").filter { $0["event"] as? String == "would-change" }.compactMap { $0["cgroup"] as? String }
+            return Set(decided) == [hogPath, dutyPath] || !dry.process.isRunning
+        }
+        kill(dry.process.processIdentifier, SIGTERM)
+        let dryOut = dry.finish()
+        XCTAssertFalse(changedInDryRun, "a dry run wrote a knob")
+        XCTAssertEqual([read(hogShares), read(dutyShares)], ["1024", "8"])
+        XCTAssertTrue(dryOut.contains("would-change raise-its-victim \(dutyPath) weight"), dryOut)
+        XCTAssertTrue(dryOut.contains("would-change lower-the-noisy-neighbour \(hogPath) weight"), dryOut)
+        let dryRecords = objects(read(dryAudit) ?? "")
+        XCTAssertTrue(dryRecords.contains { $0["event"] as? String == "would-change" }, "\(dryRecords)")
+        XCTAssertFalse(dryRecords.contains { $0["event"] as? String == "change" }, "\(dryRecords)")
+
+        // --act: the victim's weight goes up, the hog's down.
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir,
+                                                                   "--act", "--audit", audit] + scope)
+        defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitUntil(seconds: 20) { read(dutyShares) != "8" && read(hogShares) != "1024" },
+                      "the tuner changed no weight: \(read(audit) ?? "")")
+        let raised = try XCTUnwrap(read(dutyShares).flatMap { Int($0) }), lowered = try XCTUnwrap(read(hogShares).flatMap { Int($0) })
+        XCTAssertGreaterThan(raised, 8)
+        XCTAssertLessThan(lowered, 1024)
+        XCTAssertGreaterThanOrEqual(lowered, 102, "the policy's min weight 10 is 102 shares on v1")
+
+        let after = try victimWait(collector, cgroup: dutyPath, pid: dutyPID, samples: 5)
+        print("noisy under starve-tune: shares hog 1024 -> \(lowered), duty 8 -> \(raised); victim p99 \(before.p99Ms) -> \(after.p99Ms) ms (starve), run_delay per timeslice \(before.schedstatMsPerSlice) -> \(after.schedstatMsPerSlice) ms (schedstat)")
+        XCTAssertGreaterThan(before.p99Ms, 50, "the victim starved before the tuner")
+        XCTAssertLessThanOrEqual(after.p99Ms, before.p99Ms / 2, "starve: the victim's p99 wait at least halved")
+        XCTAssertLessThanOrEqual(after.schedstatMsPerSlice, before.schedstatMsPerSlice / 2, "schedstat: run_delay per timeslice at least halved")
+
+        // Someone changes the hog's weight by hand: the tuner stands down from that knob.
+        try "500".write(toFile: hogShares, atomically: false, encoding: .utf8)
+        XCTAssertTrue(waitUntil(seconds: 10) { objects(read(audit) ?? "").contains { $0["event"] as? String == "stand-down" && $0["cgroup"] as? String == hogPath } },
+                      "no stand-down recorded for the hand-changed knob: \(read(audit) ?? "")")
+
+        // SIGTERM: every knob it still manages is back; the hand-changed one stays as set.
+        kill(tuner.process.processIdentifier, SIGTERM)
+        let out = tuner.finish()
+        XCTAssertEqual(tuner.process.terminationStatus, 0, out)
+        XCTAssertEqual(read(dutyShares), "8", "the victim's original weight is back: \(out)")
+        XCTAssertEqual(read(hogShares), "500", "the knob changed by hand is left alone: \(out)")
+        let records = objects(read(audit) ?? "")
+        XCTAssertTrue(records.contains { $0["event"] as? String == "restore" && $0["cgroup"] as? String == dutyPath && $0["to"] as? String == "8" })
+        for r in records where r["event"] as? String == "change" {
+            XCTAssertNotNil(r["original"], "every change records the original: \(r)")
+            XCTAssertNotNil(r["reason"], "and its reason: \(r)")
+        }
+        XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
+        try run.assertNothingLeft()
+    }
+
+    func testRollbackAfterSIGKILLRestoresFromTheAuditLog() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["noisy", "--duration", "0", "--weight-ratio", "128"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let h = try run.hierarchy()
+        let hogShares = h.directory(try XCTUnwrap(run.participant("hog")?["cgroup"])) + "/cpu.shares"
+        let dutyShares = h.directory(try XCTUnwrap(run.participant("duty")?["cgroup"])) + "/cpu.shares"
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir, "--act",
+                                                                   "--audit", audit, "--scope", "/starve-noisy-*-\(run.process.processIdentifier)"])
+        XCTAssertTrue(waitUntil(seconds: 20) { read(dutyShares) != "8" && read(hogShares) != "1024" }, "no change: \(read(audit) ?? "")")
+        kill(tuner.process.processIdentifier, SIGKILL)
+        _ = tuner.finish()
+        XCTAssertNotEqual(read(dutyShares), "8", "SIGKILL cannot be caught: the change is still there")
+
+        let r = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", audit])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual([read(hogShares), read(dutyShares)], ["1024", "8"], r.stdout)
+        XCTAssertTrue(r.stdout.contains("rollback: 2 restored, 0 left alone"), r.stdout)
+        // A second rollback has nothing left to do.
+        let again = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", audit])
+        XCTAssertTrue(again.stdout.contains("rollback: 0 restored"), again.stdout)
+        XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
+    }
+}
