@@ -67,10 +67,7 @@ public struct CgroupKnobs: KnobReader, Sendable {
     /// else the cgroup2 mount.
     public static func host() -> CgroupKnobs? {
         guard let cpu = CgroupFS.cpuHierarchy() else { return nil }
-        let mounts = CgroupFS.parseMountInfo(RawFile.read("/proc/self/mountinfo") ?? "")
-        let cpuset = mounts.first { $0.version == .v1 && $0.superOptions.contains("cpuset") }?.hierarchy
-            ?? mounts.first { $0.version == .v2 }?.hierarchy
-        return CgroupKnobs(cpu: cpu, cpuset: cpuset)
+        return CgroupKnobs(cpu: cpu, cpuset: CgroupFS.cpusetHierarchy())
     }
 
     /// v1 shares per v2 weight unit (systemd's conversion: weight 100 = shares 1024).

@@ -62,7 +62,7 @@ public final class Tuner {
     }
 
     /// One sample: checks the knobs it set, decides, acts.
-    public func process(_ snapshot: Snapshot, severeNs: UInt64, futex: [UInt64: (waitNs: UInt64, threads: Int)]? = nil) throws {
+    public func process(_ snapshot: Snapshot, severeNs: UInt64) throws {
         try checkOwnership()
         let active = patterns.observe(PatternObservation.cgroups(snapshot.cgroups, intervals: snapshot.threads, severeNs: severeNs))
         _ = active
@@ -76,7 +76,7 @@ public final class Tuner {
             if pressure[file] == nil {
                 pressure[file] = extractor.pressureSignals(RawFile.read(file).flatMap(Pressure.parse), source: file, intervalNs: snapshot.intervalNs)
             }
-            let f = futex.map { $0[r.cgroupID] ?? (0, r.tasks) }
+            let f = r.futex.map { (waitNs: $0.waitNs, threads: r.tasks) }
             subjects.append(Subject(path: r.path, workload: r.workload,
                                     values: SignalExtractor.values(of: r, patterns: bySubject[r.path] ?? [], pressure: pressure[file] ?? [:], futex: f)))
         }

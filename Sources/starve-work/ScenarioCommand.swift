@@ -7,14 +7,14 @@ extension StarveWork {
     /// Named, reproducible kinds of CPU starvation, each with a known culprit.
     struct Scenario: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion, migration or stacks.",
+            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion, migration, stacks or lock.",
             discussion: """
                 Each scenario prints a `scenario=NAME …` line, one `role=… pid=…` (or `tid=…`) line per \
                 participant, then `ready`; runs for --duration seconds (0: until SIGINT/SIGTERM); prints \
                 `result …` lines with the kernel's own figures; and on exit, signal or failure stops its \
                 workers and removes every cgroup it made. Needs root for cgroups and negative nice.
                 """,
-            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self, Stacks.self]
+            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self, Stacks.self, Lock.self]
         )
     }
 }
