@@ -210,11 +210,13 @@ public enum Glob {
 
     private static func matches(_ p: [Unicode.Scalar], _ i: Int, _ t: [Unicode.Scalar], _ j: Int) -> Bool {
         if i == p.count { return j == t.count }
+        // `/**` also matches nothing: `/a/**` matches `/a` itself, `/a*/**` matches `/ab`.
+        if p[i] == "/", i + 2 < p.count, p[i + 1] == "*", p[i + 2] == "*", i + 3 == p.count || p[i + 3] == "/" {
+            if matches(p, i + 3, t, j) { return true }
+        }
         if p[i] == "*" {
             let across = i + 1 < p.count && p[i + 1] == "*"
-            var next = across ? i + 2 : i + 1
-            // `/**` also matches the parent itself: `/a/**` matches `/a/b` and `/a/b/c`.
-            if across && next < p.count && p[next] == "/" { next += 1; if matches(p, next, t, j) { return true } }
+            let next = across ? i + 2 : i + 1
             var k = j
             while true {
                 if matches(p, next, t, k) { return true }

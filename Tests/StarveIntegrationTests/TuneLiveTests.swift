@@ -145,4 +145,164 @@ final class TuneLiveTests: XCTestCase {
         XCTAssertTrue(again.stdout.contains("rollback: 0 restored"), again.stdout)
         XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
     }
+
+    /// The cgroup knobs' file of `path` in the cpuset hierarchy.
+    private func cpusetFile(_ path: String) throws -> String {
+        try XCTUnwrap(CgroupFS.cpusetHierarchy()).directory(path) + "/cpuset.cpus"
+    }
+
+    func testFutexWaitsOfAContendedMutexMatchWhatItsThreadsTimed() throws {
+        try Live.require()
+        let collector = try LoadedCollector(extraArguments: ["--futex"])
+        defer { collector.unload() }
+        let run = try ScenarioRun(["lock", "--duration", "0", "--threads", "4"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let pid = try XCTUnwrap(run.participant("lock")?["pid"].flatMap { Int($0) })
+        let r = try runTool(Live.tool("starve-dump"), ["processes", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "4",
+                                                       "--format", "json", "--top", "0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let mine = objects(r.stdout).filter { $0["tgid"] as? Int == pid }
+        XCTAssertEqual(mine.count, 4, "one row per sample: \(mine)")
+        let futexMs = mine.compactMap { $0["futex_wait_ms"] as? Double }.reduce(0, +)
+        let futexWaits = mine.compactMap { $0["futex_waits"] as? Int }.reduce(0, +)
+        let seconds = mine.compactMap { $0["interval_ms"] as? Double }.reduce(0, +) / 1000
+        let end = try run.finish(signal: SIGTERM)
+        XCTAssertEqual(end.status, 0, end.output)
+        let result = try XCTUnwrap(end.output.split(separator: "\n").first { $0.hasPrefix("result=lock") }.map(ScenarioRun.fields))
+        let timedMs = try XCTUnwrap(result["blocked_ms"].flatMap(Double.init)), timedSeconds = try XCTUnwrap(result["seconds"].flatMap(Double.init))
+        let acquisitions = try XCTUnwrap(result["acquisitions"].flatMap(Double.init))
+        let starveRate = futexMs / seconds, timedRate = timedMs / timedSeconds
+        print("contended mutex: starve futex \(futexMs) ms in \(futexWaits) waits over \(seconds) s (\(starveRate) ms/s); the threads timed \(timedRate) ms/s in pthread_mutex_lock, \(acquisitions / timedSeconds) locks/s")
+        XCTAssertGreaterThan(starveRate, 200, "four threads on one CPU and a lock held 5/6 of the time: much blocking")
+        // The futex waits are the blocking part of the lock calls the threads timed themselves
+        // (over the whole run; starve saw four seconds of it).
+        XCTAssertLessThanOrEqual(starveRate, timedRate * 1.15)
+        XCTAssertGreaterThanOrEqual(starveRate, timedRate * 0.6)
+        XCTAssertLessThan(Double(futexWaits) / seconds, acquisitions / timedSeconds, "a futex wait only for a lock found taken")
+        try run.assertNothingLeft()
+    }
+
+    func testContendedLockPolicySpreadsTheCpusetAndGivesItBack() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        try Live.requireCPUs([0, 1])
+        let collector = try LoadedCollector(extraArguments: ["--futex"])
+        defer { collector.unload() }
+        let run = try ScenarioRun(["lock", "--duration", "0", "--cpu", "1"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let lock = try XCTUnwrap(run.participant("lock"))
+        let path = try XCTUnwrap(lock["cpuset_cgroup"]), tid = try XCTUnwrap(lock["tid"].flatMap { pid_t($0) })
+        let cpus = try cpusetFile(path)
+        XCTAssertEqual(read(cpus), "1")
+        XCTAssertEqual(allowedCPUs(pid: tid), [1])
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("contended-lock.yaml"), "--pin-dir", collector.pinDir,
+                                                                   "--act", "--audit", audit, "--scope", path])
+        defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitUntil(seconds: 20) { read(cpus) == "0-1" }, "not spread: \(read(audit) ?? "")")
+        // The kernel moved the threads' affinity with the cpuset.
+        XCTAssertTrue(waitUntil(seconds: 5) { allowedCPUs(pid: tid) == [0, 1] }, "\(String(describing: allowedCPUs(pid: tid)))")
+        let change = try XCTUnwrap(objects(read(audit) ?? "").first { $0["event"] as? String == "change" })
+        XCTAssertEqual(change["rule"] as? String, "spread-contended-group")
+        XCTAssertTrue((change["reason"] as? String ?? "").contains("futex_wait_share="), "\(change)")
+        kill(tuner.process.processIdentifier, SIGTERM)
+        let out = tuner.finish()
+        XCTAssertEqual(tuner.process.terminationStatus, 0, out)
+        XCTAssertEqual(read(cpus), "1", "the original cpuset is back: \(out)")
+        XCTAssertTrue(waitUntil(seconds: 5) { allowedCPUs(pid: tid) == [1] })
+        XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
+        try run.assertNothingLeft()
+    }
+
+    func testPSIBackoffCapsABatchCgroupWhileCPUPressureIsHigh() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        try Live.requireCPUs([0, 1])
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let batch = try ScratchCgroup(prefix: "batch-starve-test")
+        defer { try? batch.remove() }
+        let quota = batch.directory + "/cpu.cfs_quota_us"
+        XCTAssertEqual(read(quota), "-1")
+        // Three loops on two CPUs: a runnable task waits for a CPU nearly all the time.
+        let work = try Workload(["--workers", "3", "--cpu", "0-1", "--duration", "60", "--cgroup", batch.directory])
+        defer { work.stop() }
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("psi-backoff.yaml"), "--pin-dir", collector.pinDir,
+                                                                   "--act", "--audit", audit, "--scope", batch.path])
+        defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitUntil(seconds: 20) { read(quota) == "50000" }, "not capped to half a CPU: \(read(audit) ?? "")")
+        let change = try XCTUnwrap(objects(read(audit) ?? "").first { $0["event"] as? String == "change" })
+        XCTAssertTrue((change["reason"] as? String ?? "").contains("psi_some="), "\(change)")
+        // The cap bites: the loops are throttled (cpu.stat, the kernel's own count).
+        let s0 = try XCTUnwrap(CgroupFS.cpuStat(hierarchy: batch.hierarchy, path: batch.path))
+        XCTAssertTrue(waitUntil(seconds: 5) { (CgroupFS.cpuStat(hierarchy: batch.hierarchy, path: batch.path)?.throttledPeriods ?? 0) >= s0.throttledPeriods + 5 })
+        // Without its load the host's pressure falls, unless other work keeps it up: the cap is
+        // lifted once psi_some stayed under 20 % for 10 s. On a busy machine that may not happen.
+        work.stop()
+        let lifted = waitUntil(seconds: 25) { read(quota) == "-1" }
+        let psi = (try? String(contentsOfFile: "/proc/pressure/cpu", encoding: .utf8))?.split(separator: "\n").first ?? "?"
+        print("psi backoff: capped to 50000 us per 100000 us; after the load stopped the cap was \(lifted ? "lifted" : "kept (other load: \(psi))")")
+        if lifted {
+            XCTAssertTrue(objects(read(audit) ?? "").contains { $0["event"] as? String == "lift" && $0["to"] as? String == "-1" }, read(audit) ?? "")
+        }
+        kill(tuner.process.processIdentifier, SIGTERM)
+        let out = tuner.finish()
+        XCTAssertEqual(tuner.process.terminationStatus, 0, out)
+        XCTAssertEqual(read(quota), "-1", "the original (unlimited) quota is back: \(out)")
+    }
+
+    func testThrottledServicePolicyRaisesTheQuotaAStepAtATime() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["quota", "--duration", "0"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let path = try XCTUnwrap(run.participant("throttled")?["cgroup"])
+        let quota = try run.hierarchy().directory(path) + "/cpu.cfs_quota_us"
+        XCTAssertEqual(read(quota), "20000")
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("throttled-service.yaml"), "--pin-dir", collector.pinDir,
+                                                                   "--act", "--audit", audit, "--scope", path])
+        defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
+        // One tenth of a CPU per step, 5 s apart: 20 -> 30 -> 40 ms per 100 ms.
+        XCTAssertTrue(waitUntil(seconds: 30) { read(quota) == "40000" }, "quota \(read(quota) ?? "?"): \(read(audit) ?? "")")
+        let changes = objects(read(audit) ?? "").filter { $0["event"] as? String == "change" }
+        XCTAssertEqual(changes.compactMap { $0["to"] as? String }.prefix(2), ["30000", "40000"])
+        XCTAssertEqual(changes.first?["original"] as? String, "20000")
+        kill(tuner.process.processIdentifier, SIGTERM)
+        let out = tuner.finish()
+        XCTAssertEqual(read(quota), "20000", "the original quota is back: \(out)")
+        XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
+    }
+
+    /// Bad input: one line on stderr, a non-zero exit, nothing written.
+    func testBadPoliciesAndFlagsAreOneLine() throws {
+        try Live.requireTools("starve-tune")
+        let dir = NSTemporaryDirectory() + "starve-tune-bad-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cases: [(String, String)] = [
+            ("rules:\n  - when: p98_wait_ms > 3 for 1s\n    action: {weight: x2}\n", "bad.yaml:2: unknown signal 'p98_wait_ms'"),
+            ("rules:\n  - when: verdict == victim\n    action: {shares: x2}\n", "bad.yaml:3: unknown key 'shares' in an action"),
+            ("rules:\n  - when: verdict == victim\n    action: {weight: x2}\n    scope: {cgroup: /}\n", "the root cgroup, which starve-tune never touches"),
+            ("rules: [\n", "bad.yaml: not valid YAML"),
+        ]
+        for (text, expected) in cases {
+            let file = dir + "/bad.yaml"
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try runTool(Live.tool("starve-tune"), ["--policy", file, "--act", "--pin-dir", "/sys/fs/bpf/starve-test-absent-\(getpid())"])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(expected), "expected '\(expected)' in: \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
+        }
+        let missing = try runTool(Live.tool("starve-tune"), ["--policy", dir + "/absent.yaml"])
+        XCTAssertTrue(missing.stderr.contains("cannot read the policy"), missing.stderr)
+        let both = try runTool(Live.tool("starve-tune"), ["--policy", dir + "/absent.yaml", "--act", "--dry-run"])
+        XCTAssertTrue(both.stderr.contains("--act and --dry-run exclude each other"), both.stderr)
+        let rollback = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", dir + "/absent.jsonl"])
+        XCTAssertNotEqual(rollback.status, 0)
+        XCTAssertTrue(rollback.stderr.contains("cannot read the audit log"), rollback.stderr)
+    }
 }

@@ -123,6 +123,12 @@ final class RuleEngineTests: XCTestCase {
         XCTAssertTrue(Glob.matches("/a/**", "/a/b/c"))
         XCTAssertFalse(Glob.matches("/a/*", "/a/b/c"))
         XCTAssertTrue(Glob.matches("/starve-*", "/starve-test-1"))
+        XCTAssertTrue(Glob.matches("/batch*/**", "/batch-1"))
+        XCTAssertTrue(Glob.matches("/batch*/**", "/batch-1/step/task"))
+        XCTAssertFalse(Glob.matches("/batch*/**", "/other/batch-1"))
+        XCTAssertTrue(Glob.matches("/a/**", "/a"))
+        XCTAssertTrue(Glob.matches("/**", "/a/b"))
+        XCTAssertTrue(Glob.matches("/**/x.service", "/system.slice/x.service"))
     }
 
     func testGlobalCapHoldsBackChangesBeyondTheMinutesBudget() throws {
