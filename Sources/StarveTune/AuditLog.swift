@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// One line of the audit log (JSON lines): every change with its reason, the original value it
 /// replaced, restores, stand-downs and notes. Enough to roll back after a crash.

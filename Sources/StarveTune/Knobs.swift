@@ -1,5 +1,6 @@
 import Glibc
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// One concrete thing the tuner writes: a cgroup file, or the nice value of one thread.
 public enum KnobTarget: Hashable, Sendable, CustomStringConvertible {
@@ -174,30 +175,13 @@ public struct CgroupKnobs: KnobReader, Sendable {
     }
 }
 
-/// Small files by open/read/close (cgroupfs takes one value per write(2)).
+/// Small files through StarveHost's one reader and writer.
 enum RawFile {
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = Glibc.read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return n == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
-            bytes += buf[..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    static func read(_ path: String) -> String? { HostFiles.read(path) }
 
     /// nil on success, else `write 'V' to F: strerror`.
     static func write(_ path: String, _ text: String) -> String? {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "open \(path): \(String(cString: strerror(errno)))" }
-        defer { close(fd) }
-        let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        return n < 0 ? "write '\(text)' to \(path): \(String(cString: strerror(errno)))" : nil
+        HostFiles.write(path, text).map { "write '\(text)' to \(path): \(String(cString: strerror($0)))" }
     }
 }
 

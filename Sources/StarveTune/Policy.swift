@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 
 /// A tuning policy: rules, and the limits every rule shares. Parsed from YAML by
 /// ``PolicyParser``; see docs/tuning.md for the file format.

@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 import Yams
 
 /// Reads a policy file into a ``Policy``. Every mistake is one line, `FILE:LINE: what is wrong`,

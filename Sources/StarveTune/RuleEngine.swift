@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 
 /// A knob's value in policy units: a number (weight; quota in CPUs, nil = unlimited; nice) or
 /// a set of CPUs (cpuset).

@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 
 /// One subject's signals over one interval: numbers, and words (verdict, active patterns).
 public struct SignalValues: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import Glibc
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 /// How a ``Tuner`` runs.

@@ -1,6 +1,7 @@
 import CStarveSys
 import Glibc
-import StarveCore
+import StarveHost
+import StarveModel
 import Synchronization
 
 /// Threads of this process taking turns on one plain pthread mutex: each takes it, computes

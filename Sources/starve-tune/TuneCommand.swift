@@ -1,7 +1,9 @@
 import ArgumentParser
 import Glibc
 import StarveBPF
-import StarveCore
+import StarveCLI
+import StarveHost
+import StarveModel
 import StarveMonitor
 import StarveTune
 
@@ -40,8 +42,7 @@ struct Run: ParsableCommand {
     @Option(help: "Audit log, JSON lines (default with --act: \(defaultAudit); dry runs log only when given).")
     var audit: String?
 
-    @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-    var pinDir: String = PinLayout.defaultDirectory
+    @OptionGroup var pins: PinDirectory
 
     @Option(help: "Seconds between samples (default: the policy's interval).")
     var interval: Double?
@@ -72,7 +73,7 @@ struct Run: ParsableCommand {
         guard let knobs = CgroupKnobs.host() else { throw StarveError("no cgroup hierarchy with the cpu controller is mounted (see /proc/self/mountinfo)") }
         let auditLog = try (audit ?? (act ? Self.defaultAudit : nil)).map { try AuditLog(path: $0) }
         var settings = SamplerSettings()
-        settings.pinDirectory = pinDir
+        settings.pinDirectory = pins.pinDir
         settings.interval = interval ?? parsed.interval
         settings.iterations = iterations
         settings.views = [.cgroups]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveWorkload
 
 extension StarveWork.Scenario {

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import XCTest
 
 /// Issue 15 live: starve-tune acting on the noisy-neighbour scenario, a PSI backoff, a cpuset

@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 import XCTest
 @testable import StarveTune
 
