@@ -65,8 +65,8 @@ public final class Tuner {
     /// One sample: checks the knobs it set, decides, acts.
     public func process(_ snapshot: Snapshot, severeNs: UInt64) throws {
         try checkOwnership()
-        let active = patterns.observe(PatternObservation.cgroups(snapshot.cgroups, intervals: snapshot.threads, severeNs: severeNs))
-        _ = active
+        // Transitions are starve-dump's to print; the tuner reads which patterns are active.
+        _ = patterns.observe(PatternObservation.cgroups(snapshot.cgroups, intervals: snapshot.threads, severeNs: severeNs))
         var bySubject: [String: Set<String>] = [:]
         for p in patterns.active { bySubject[p.subject, default: []].insert(p.kind.rawValue) }
         var pressure: [String: [Signal: Double]] = [:]

@@ -278,6 +278,42 @@ final class TuneLiveTests: XCTestCase {
         XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
     }
 
+    func testNiceStepsStayWithinBoundsAndComeBack() throws {
+        try Live.require()
+        try Live.requireTools("starve-tune")
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let run = try ScenarioRun(["noisy", "--duration", "0", "--weight-ratio", "128"])
+        defer { _ = try? run.finish(signal: SIGTERM) }
+        let duty = try XCTUnwrap(run.participant("duty"))
+        let path = try XCTUnwrap(duty["cgroup"]), pid = try XCTUnwrap(duty["pid"].flatMap { pid_t($0) })
+        let policyFile = NSTemporaryDirectory() + "starve-tune-nice-\(getpid()).yaml"
+        try """
+            rules:
+              - name: renice-waiting-threads
+                when: p99_wait_ms > 20 for 1s
+                action: {nice: -1, min: -2}
+                cooldown: 1s
+            """.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: policyFile) }
+        XCTAssertEqual(procStatField(pid: pid, 19), "0")
+        let audit = auditFile()
+        let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policyFile, "--pin-dir", collector.pinDir, "--act",
+                                                                   "--audit", audit, "--scope", path])
+        defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitUntil(seconds: 20) { procStatField(pid: pid, 19) == "-2" }, "nice \(procStatField(pid: pid, 19) ?? "?"): \(read(audit) ?? "")")
+        // At the bound it stays: no -3 however long the waits go on.
+        XCTAssertTrue(waitUntil(seconds: 15) { objects(read(audit) ?? "").contains { ($0["reason"] as? String ?? "").contains("at its bound") } })
+        XCTAssertEqual(procStatField(pid: pid, 19), "-2")
+        let changes = objects(read(audit) ?? "").filter { $0["event"] as? String == "change" }
+        XCTAssertEqual(changes.compactMap { $0["to"] as? String }, ["-1", "-2"])
+        XCTAssertTrue(changes.allSatisfy { ($0["target"] as? String ?? "").hasPrefix("nice:\(pid):") }, "\(changes)")
+        kill(tuner.process.processIdentifier, SIGTERM)
+        let out = tuner.finish()
+        XCTAssertEqual(procStatField(pid: pid, 19), "0", "the original nice is back: \(out)")
+        XCTAssertEqual(try run.finish(signal: SIGTERM).status, 0)
+    }
+
     /// Bad input: one line on stderr, a non-zero exit, nothing written.
     func testBadPoliciesAndFlagsAreOneLine() throws {
         try Live.requireTools("starve-tune")
