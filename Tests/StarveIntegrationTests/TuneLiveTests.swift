@@ -180,6 +180,12 @@ final class TuneLiveTests: XCTestCase {
         XCTAssertLessThanOrEqual(starveRate, timedRate * 1.15)
         XCTAssertGreaterThanOrEqual(starveRate, timedRate * 0.6)
         XCTAssertLessThan(Double(futexWaits) / seconds, acquisitions / timedSeconds, "a futex wait only for a lock found taken")
+        // starve-load status counts them too, and every wait that could not be booked.
+        let status = try runTool(Live.tool("starve-load"), ["status", "--pin-dir", collector.pinDir])
+        let entered = status.stdout.split(separator: "\n").first { $0.hasPrefix("futex waits entered") }
+            .flatMap { $0.split(separator: " ").last.flatMap { UInt64($0) } } ?? 0
+        XCTAssertGreaterThanOrEqual(entered, UInt64(futexWaits), status.stdout)
+        XCTAssertTrue(status.stdout.contains("dropped: futex waits of threads without a futex_threads entry"), status.stdout)
         try run.assertNothingLeft()
     }
 
