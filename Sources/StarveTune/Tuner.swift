@@ -50,16 +50,22 @@ public final class Tuner {
         self.audit = audit
         self.say = say
         engine = RuleEngine(policy: policy)
+        try Self.check(policy: policy, act: settings.act, knobs: knobs)
+        try audit?.append(AuditRecord(event: .start, reason: "\(policy.rules.count) rules, \(settings.act ? "act" : "dry run")\(settings.keep ? ", keep" : "")", dryRun: !settings.act))
+    }
+
+    /// Whether `policy` can run here: the knobs it names exist, and with `act` cgroupfs is
+    /// writable. Throws one line; tools call it before opening anything else.
+    public static func check(policy: Policy, act: Bool, knobs: CgroupKnobs) throws {
         if policy.rules.contains(where: { $0.action.knob == .cpuset }) && knobs.cpuset == nil {
             throw StarveError("the policy changes cpusets but no cgroup hierarchy has the cpuset controller here")
         }
-        if settings.act {
+        if act {
             let probe = knobs.cpu.directory("/") + "/cgroup.procs"
             guard access(probe, W_OK) == 0 else {
                 throw StarveError("starve-tune --act cannot write cgroupfs (\(probe): \(String(cString: strerror(errno)))): run as root, or leave out --act for a dry run")
             }
         }
-        try audit?.append(AuditRecord(event: .start, reason: "\(policy.rules.count) rules, \(settings.act ? "act" : "dry run")\(settings.keep ? ", keep" : "")", dryRun: !settings.act))
     }
 
     /// One sample: checks the knobs it set, decides, acts.

@@ -71,6 +71,7 @@ struct Run: ParsableCommand {
         guard let text = RawText.read(policy) else { throw StarveError("cannot read the policy \(policy): \(RawText.lastError())") }
         let parsed = try PolicyParser.parse(text, file: policy)
         guard let knobs = CgroupKnobs.host() else { throw StarveError("no cgroup hierarchy with the cpu controller is mounted (see /proc/self/mountinfo)") }
+        try Tuner.check(policy: parsed, act: act, knobs: knobs)
         let auditLog = try (audit ?? (act ? Self.defaultAudit : nil)).map { try AuditLog(path: $0) }
         var settings = SamplerSettings()
         settings.pinDirectory = pins.pinDir

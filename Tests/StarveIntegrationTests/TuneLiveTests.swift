@@ -344,6 +344,14 @@ final class TuneLiveTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("cannot read the policy"), missing.stderr)
         let both = try runTool(Live.tool("starve-tune"), ["--policy", dir + "/absent.yaml", "--act", "--dry-run"])
         XCTAssertTrue(both.stderr.contains("--act and --dry-run exclude each other"), both.stderr)
+        if geteuid() == 0 {
+            // --act without write access to cgroupfs: refused before anything is opened.
+            let r = try runTool(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--act", "--audit", dir + "/a.jsonl"],
+                                asUser: (65534, 65534))
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("starve-tune --act cannot write cgroupfs"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a.jsonl"), "nothing opened, nothing logged")
+        }
         let rollback = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", dir + "/absent.jsonl"])
         XCTAssertNotEqual(rollback.status, 0)
         XCTAssertTrue(rollback.stderr.contains("cannot read the audit log"), rollback.stderr)
