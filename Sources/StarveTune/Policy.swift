@@ -7,6 +7,9 @@ public struct Policy: Sendable, Equatable {
     public var interval: Double = 1
     /// At most this many knob changes in any 60 s, all rules together (the global cap).
     public var maxChangesPerMinute: Int = 12
+    /// A noisy neighbour uses at least this share of one CPU, percent (the sampler's verdicts;
+    /// nil: its default, as in `starve-dump cgroups`).
+    public var neighbourMinCPUPercent: Double?
     /// The rules, in file order: earlier rules decide first within a sample.
     public var rules: [Rule]
 

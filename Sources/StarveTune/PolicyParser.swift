@@ -14,7 +14,7 @@ public enum PolicyParser {
         }
         guard let root, let top = root.mapping else { throw StarveError("\(file): a policy is a mapping with a `rules` list (see docs/tuning.md)") }
         let p = Reader(file: file)
-        try p.known(top, ["interval", "max_changes_per_minute", "rules"], what: "policy")
+        try p.known(top, ["interval", "max_changes_per_minute", "neighbour_min_cpu", "rules"], what: "policy")
         var policy = Policy(rules: [])
         if let n = top["interval"] {
             policy.interval = try p.seconds(n, what: "interval")
@@ -23,6 +23,12 @@ public enum PolicyParser {
         if let n = top["max_changes_per_minute"] {
             guard let v = n.int, v >= 1, v <= 10_000 else { throw p.error(n, "max_changes_per_minute must be a whole number from 1 to 10000") }
             policy.maxChangesPerMinute = v
+        }
+        if let n = top["neighbour_min_cpu"] {
+            guard let v = n.scalar.flatMap({ Double($0.string) }), v > 0, v <= 100 * 4096 else {
+                throw p.error(n, "neighbour_min_cpu must be a positive percentage of one CPU")
+            }
+            policy.neighbourMinCPUPercent = v
         }
         guard let rulesNode = top["rules"] else { throw StarveError("\(file): no `rules` list") }
         guard let rules = rulesNode.sequence, !rules.isEmpty else { throw p.error(rulesNode, "`rules` must be a non-empty list") }

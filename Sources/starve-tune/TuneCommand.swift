@@ -78,6 +78,7 @@ struct Run: ParsableCommand {
         settings.interval = interval ?? parsed.interval
         settings.iterations = iterations
         settings.views = [.cgroups]
+        if let v = parsed.neighbourMinCPUPercent { settings.neighbourMinCPUPercent = v }
         let sampler = try Sampler(settings: settings, signals: signals)
         let tuner = try Tuner(policy: parsed, settings: TunerSettings(act: act, keep: keep, scope: scope, explain: explain), knobs: knobs, audit: auditLog) {
             writeStdout($0 + "\n")

@@ -61,11 +61,11 @@ final class TuneLiveTests: XCTestCase {
         // Dry run: decisions printed, nothing written (checked while it runs, not only after).
         let dryAudit = auditFile()
         let dry = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir,
-                                                                 "--iterations", "30", "--audit", dryAudit] + scope)
+                                                                 "--dry-run", "--iterations", "40", "--audit", dryAudit] + scope)
         var changedInDryRun = false
         // Until it has decided for both (verdicts need the hog to dominate the victim's waits:
         // on this shared machine other work on the CPU sometimes blurs a sample).
-        _ = waitUntil(seconds: 30) {
+        _ = waitUntil(seconds: 40) {
             if read(hogShares) != "1024" || read(dutyShares) != "8" { changedInDryRun = true }
             let decided = objects(read(dryAudit) ?? "").filter { $0["event"] as? String == "would-change" }.compactMap { $0["cgroup"] as? String }
             return Set(decided) == [hogPath, dutyPath] || !dry.process.isRunning
@@ -85,8 +85,15 @@ final class TuneLiveTests: XCTestCase {
         let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir,
                                                                    "--act", "--audit", audit] + scope)
         defer { if tuner.process.isRunning { kill(tuner.process.processIdentifier, SIGKILL) } }
-        XCTAssertTrue(waitUntil(seconds: 20) { read(dutyShares) != "8" && read(hogShares) != "1024" },
-                      "the tuner changed no weight: \(read(audit) ?? "")")
+        XCTAssertTrue(waitUntil(seconds: 40) { read(dutyShares) != "8" && read(hogShares) != "1024" },
+                      "the tuner did not change both weights: \(read(audit) ?? "")")
+        // Until the tuner is done stepping (no change for a cooldown and more): a few intervals.
+        var last = (read(hogShares), read(dutyShares)), stableSince = Date()
+        XCTAssertTrue(waitUntil(seconds: 40) {
+            let now = (read(hogShares), read(dutyShares))
+            if now != last { last = now; stableSince = Date() }
+            return Date().timeIntervalSince(stableSince) >= 6
+        }, "the weights kept changing: \(read(audit) ?? "")")
         let raised = try XCTUnwrap(read(dutyShares).flatMap { Int($0) }), lowered = try XCTUnwrap(read(hogShares).flatMap { Int($0) })
         XCTAssertGreaterThan(raised, 8)
         XCTAssertLessThan(lowered, 1024)
@@ -132,15 +139,18 @@ final class TuneLiveTests: XCTestCase {
         let audit = auditFile()
         let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("noisy-neighbour.yaml"), "--pin-dir", collector.pinDir, "--act",
                                                                    "--audit", audit, "--scope", "/starve-noisy-*-\(run.process.processIdentifier)"])
-        XCTAssertTrue(waitUntil(seconds: 20) { read(dutyShares) != "8" && read(hogShares) != "1024" }, "no change: \(read(audit) ?? "")")
+        // One change is enough here (both need the hog to dominate a sample, which other work
+        // on a shared CPU can prevent for a while).
+        XCTAssertTrue(waitUntil(seconds: 30) { read(dutyShares) != "8" || read(hogShares) != "1024" }, "no change: \(read(audit) ?? "")")
         kill(tuner.process.processIdentifier, SIGKILL)
         _ = tuner.finish()
-        XCTAssertNotEqual(read(dutyShares), "8", "SIGKILL cannot be caught: the change is still there")
+        let changed = [read(hogShares) != "1024", read(dutyShares) != "8"].filter { $0 }.count
+        XCTAssertGreaterThan(changed, 0, "SIGKILL cannot be caught: the change is still there")
 
         let r = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", audit])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual([read(hogShares), read(dutyShares)], ["1024", "8"], r.stdout)
-        XCTAssertTrue(r.stdout.contains("rollback: 2 restored, 0 left alone"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("rollback: \(changed) restored, 0 left alone"), r.stdout)
         // A second rollback has nothing left to do.
         let again = try runTool(Live.tool("starve-tune"), ["rollback", "--audit", audit])
         XCTAssertTrue(again.stdout.contains("rollback: 0 restored"), again.stdout)

@@ -11,6 +11,7 @@ final class PolicyParserTests: XCTestCase {
         let p = try PolicyParser.parse("""
             interval: 500ms
             max_changes_per_minute: 6
+            neighbour_min_cpu: 30
             rules:
               - name: r
                 scope: {cgroup: "/kubepods/**", kind: [pod], workload: "web-*"}
@@ -21,6 +22,7 @@ final class PolicyParserTests: XCTestCase {
             """)
         XCTAssertEqual(p.interval, 0.5)
         XCTAssertEqual(p.maxChangesPerMinute, 6)
+        XCTAssertEqual(p.neighbourMinCPUPercent, 30)
         let r = try XCTUnwrap(p.rules.first)
         XCTAssertEqual(r.scope, Scope(cgroup: "/kubepods/**", kinds: [.pod], workload: "web-*"))
         XCTAssertEqual(r.when, Condition(signal: .waitShare, op: .ge, number: 30, duration: 2))
