@@ -78,7 +78,7 @@ let package = Package(
         ]),
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
-        .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel"]),
+        .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
     ],
     swiftLanguageModes: [.v6]

@@ -179,9 +179,15 @@ public struct CgroupKnobs: KnobReader, Sendable {
 enum RawFile {
     static func read(_ path: String) -> String? { HostFiles.read(path) }
 
-    /// nil on success, else `write 'V' to F: strerror`.
+    /// One write(2) of `text` (cgroupfs takes one value per write), with O_TRUNC as a shell's
+    /// `echo >` opens it (so the same call works on a plain file: the tests' fixtures); nil on
+    /// success, else `write 'V' to F: strerror`.
     static func write(_ path: String, _ text: String) -> String? {
-        HostFiles.write(path, text).map { "write '\(text)' to \(path): \(String(cString: strerror($0)))" }
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { return "open \(path): \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        return n < 0 ? "write '\(text)' to \(path): \(String(cString: strerror(errno)))" : nil
     }
 }
 

@@ -39,6 +39,8 @@ public final class Tuner {
     private struct Managed { var cgroup: String; var knob: Knob; var rule: String; var original: String; var written: String }
     private var managed: [KnobTarget: Managed] = [:]
     private var order: [KnobTarget] = []
+    /// The workload each cgroup was last seen as (for held cgroups that had no thread since).
+    private var lastWorkload: [String: WorkloadIdentity] = [:]
     public private(set) var changes = 0
 
     /// Checks that the policy can run here (the knobs it names exist; with `act`, that the
@@ -87,6 +89,22 @@ public final class Tuner {
             subjects.append(Subject(path: r.path, workload: r.workload,
                                     values: SignalExtractor.values(of: r, patterns: bySubject[r.path] ?? [], pressure: pressure[file] ?? [:], futex: f)))
         }
+        // A cgroup whose knob we hold but that had no thread this interval (its work stopped)
+        // is still a subject: idle figures and its pressure, so a held setting can be lifted.
+        let seen = Set(subjects.map(\.path))
+        for path in Set(managed.values.map(\.cgroup)) where !seen.contains(path) && access(knobs.cpu.directory(path), F_OK) == 0 {
+            let file = knobs.pressureFile(of: path)
+            if pressure[file] == nil {
+                pressure[file] = extractor.pressureSignals(RawFile.read(file).flatMap(Pressure.parse), source: file, intervalNs: snapshot.intervalNs)
+            }
+            var numbers = pressure[file] ?? [:]
+            for s in [Signal.cpuPercent, .waitMs, .waitShare, .preemptedByOther, .maxWaitMs] { numbers[s] = 0 }
+            subjects.append(Subject(path: path, workload: lastWorkload[path],
+                                    values: SignalValues(numbers: numbers, words: [.verdict: [CgroupVerdict.ok.rawValue], .pattern: []])))
+        }
+        let held = Set(managed.values.map(\.cgroup))
+        lastWorkload = lastWorkload.filter { held.contains($0.key) }
+        for s in subjects { if let w = s.workload { lastWorkload[s.path] = w } }
         if settings.explain {
             let read = Array(Set(policy.rules.flatMap { [$0.when.signal] + ($0.clear.map { [$0.signal] } ?? []) } + [.p99WaitMs, .cpuPercent]))
                 .sorted { $0.rawValue < $1.rawValue }
