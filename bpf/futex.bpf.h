@@ -41,12 +41,14 @@ struct {
 	__type(value, struct starve_futex_stats);
 } futex_stats SEC(".maps");
 
+/* tp_btf hands over a trusted pt_regs: direct loads (CO-RE relocated, no helper call), which
+ * matters here, on every syscall's exit. */
 static __always_inline long starve_syscall_nr(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return BPF_CORE_READ(regs, orig_ax);
+	return regs->orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
-	return BPF_CORE_READ(regs, syscallno);
+	return regs->syscallno;
 #else
 	return -1;
 #endif
@@ -75,7 +77,7 @@ int BPF_PROG(starve_futex_enter, struct pt_regs *regs, long id)
 
 	if (id != __NR_futex && id != __NR_futex_waitv)
 		return 0;
-	if (id == __NR_futex && !starve_futex_is_wait((int)PT_REGS_PARM2_CORE_SYSCALL(regs)))
+	if (id == __NR_futex && !starve_futex_is_wait((int)PT_REGS_PARM2_SYSCALL(regs)))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	tid = (__u32)pid_tgid;
