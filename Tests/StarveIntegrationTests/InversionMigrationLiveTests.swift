@@ -104,7 +104,7 @@ final class InversionMigrationLiveTests: XCTestCase {
     }
 
     /// Migrations are counted by sched_switch from the kernel's se.nr_migrations (no program on
-    /// sched_migrate_task): a task flipped between CPUs every 2 ms raises a storm once per
+    /// sched_migrate_task): a task flipped between CPUs every 1 ms raises a storm once per
     /// window, each with at least the threshold's migrations, never more than the kernel counted,
     /// and within the window; the collector's migration count covers the kernel's.
     func testStormsCountedFromTheKernelsMigrationsAtSwitchIn() throws {
@@ -114,7 +114,7 @@ final class InversionMigrationLiveTests: XCTestCase {
         defer { collector.unload() }
         let collection = try PinnedCollection(layout: collector.layout)
         let before = try collection.readStats().migrations
-        let run = try ScenarioRun(["migration", "--flip-ms", "2", "--duration", "3"])
+        let run = try ScenarioRun(["migration", "--flip-ms", "1", "--duration", "3"])
         let migrating = try XCTUnwrap(run.participant("migrating")?["pid"].flatMap { Int($0) })
         let end = try run.finish()
         XCTAssertEqual(end.status, 0, end.output)
@@ -123,7 +123,7 @@ final class InversionMigrationLiveTests: XCTestCase {
                 .flatMap { Double($0.dropFirst(name.count + 1)) } ?? 0
         }
         let moved = field("nr_migrations"), perSecond = field("per_second")
-        try Live.requireMachine(perSecond >= 120, "the 2 ms flip moved the task only \(perSecond) times a second: the machine is too busy")
+        try Live.requireMachine(perSecond >= 120, "the 1 ms flip moved the task only \(perSecond) times a second: the machine is too busy")
         let storms = try events(collector, ["--kind", "migration-storm"]).filter { pid($0, "task") == migrating }
         XCTAssertFalse(storms.isEmpty, "no storm for a task moved \(moved) times at \(perSecond) a second")
         for e in storms {
