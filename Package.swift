@@ -8,10 +8,15 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
+        .executable(name: "starve-export", targets: ["starve-export"]),
         .library(name: "StarveCore", targets: ["StarveCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // starve-export: the HTTP server (NIOHTTP1; docs/export.md says why not a framework).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // starve-export: OTLP/HTTP protobuf, code generated once from opentelemetry-proto and committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
@@ -35,6 +40,19 @@ let package = Package(
         .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
         .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveCore"]),
+        // Fleet export: Prometheus text / OpenMetrics, OTLP, textfile encoders of the sampler's
+        // snapshot (cardinality folding, series expiry), the /metrics endpoint and the OTLP push.
+        .target(name: "StarveExport", dependencies: [
+            "StarveCore", "StarveMonitor", "StarveBPF", "CStarve",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "starve-export", dependencies: [
+            "StarveExport", "StarveCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
             "StarveBPF", "StarveCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,7 +71,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
+        .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveCore"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve", "StarveExport"]),
     ],
     swiftLanguageModes: [.v5]
 )

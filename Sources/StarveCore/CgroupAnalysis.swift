@@ -97,6 +97,10 @@ public struct CgroupInterval: ExitedWorkSum, Sendable {
     public var preemptedSystem: UInt64
     /// Kernel side: wait that began under CFS throttling.
     public var throttledWaitNs: UInt64
+    /// Wait that began with a wakeup, and with a preemption (with ``throttledWaitNs``: all of
+    /// ``waitNs``).
+    public var wakeupWaitNs: UInt64 = 0
+    public var preemptWaitNs: UInt64 = 0
     /// cpu.stat deltas (nil: the cgroup's cpu.stat could not be read).
     public var throttle: ThrottleCounters?
     /// Most wait first.
@@ -176,6 +180,8 @@ public struct CgroupAnalyzer: Sendable {
             if cgroupGroup[key.cgroupID] == nil { cgroupGroup[key.cgroupID] = id }
             var r = rows[id] ?? emptyRow(id)
             r.add(w)
+            r.wakeupWaitNs &+= w.waitWakeup.totalNs
+            r.preemptWaitNs &+= w.waitPreempt.totalNs
             rows[id] = r
         }
         for t in intervals {
@@ -193,6 +199,8 @@ public struct CgroupAnalyzer: Sendable {
             r.preemptedOther &+= t.preemptedOther
             r.preemptedSystem &+= t.preemptedSystem
             r.throttledWaitNs &+= t.waitThrottledNs
+            r.wakeupWaitNs &+= t.waitWakeupNs
+            r.preemptWaitNs &+= t.waitPreemptNs
             rows[id] = r
         }
         // A task's all-time maximum may predate the interval: cap by the histogram's top slot.

@@ -68,6 +68,10 @@ public struct Snapshot: Sendable {
     /// evictions a reader should know of.
     public var stats: CollectorStats
     public var statsDelta: CollectorStats
+    /// Per workload, cumulative since the sampler (or the reader that handed it its ledger)
+    /// started, exited threads included; workloads unseen for the ledger's expiry forgotten.
+    /// Kept when the workloads view is asked for.
+    public var ledger: WorkloadLedger
 }
 
 /// The one sampling loop: opens the pins, takes the baseline, then each ``next()`` waits for
@@ -107,13 +111,19 @@ public final class Sampler {
     /// still go to its workload; forgotten after `processMemory` samples unseen.
     private var processWorkloads: [ProcessAnalysis.Key: (number: UInt64, seen: Int)] = [:]
     private let processMemory = 30
+    /// Cumulative figures per workload (``Snapshot/ledger``).
+    public private(set) var ledger: WorkloadLedger
 
     /// Opens the pins of `settings.pinDirectory` and takes the baseline. `signals` must have
     /// been made before any thread started (it blocks SIGINT and SIGTERM); nil: nothing stops
     /// the sampler but `settings.iterations` (a library user with its own signal handling).
-    public init(settings: SamplerSettings, signals: StopSignals?) throws {
+    ///
+    /// `ledger`: cumulative workload figures to go on from (a reader that lost its collector
+    /// and opens the pins again keeps its counters growing); empty by default.
+    public init(settings: SamplerSettings, signals: StopSignals?, ledger: WorkloadLedger = WorkloadLedger()) throws {
         self.settings = settings
         self.signals = signals
+        self.ledger = ledger
         collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
@@ -179,7 +189,7 @@ public final class Sampler {
 
         var snapshot = Snapshot(context: context, atNs: read.atNs, intervalNs: intervalNs, tracked: read.tasks.count,
                                 threads: intervals, exited: exited, cgroups: [], processes: [], workloads: [],
-                                stats: stats, statsDelta: statsDelta)
+                                stats: stats, statsDelta: statsDelta, ledger: ledger)
         if needsCgroups {
             // Processes by tgid and start tag: a tgid reused since is another process.
             let names = Dictionary(read.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessAnalysis.Key(tgid: $0.tgid, start: $0.processStart), $0.comm) },
@@ -198,6 +208,8 @@ public final class Sampler {
             if views.contains(.workloads) {
                 snapshot.workloads = workloadRows(intervals: intervals, intervalNs: intervalNs, pairs: pairs, throttle: throttle,
                                                   exited: exited, processName: processName)
+                ledger.record(snapshot.workloads, atNs: read.atNs) { [self] row, p in preemptorKey(p, of: row) }
+                snapshot.ledger = ledger
             }
         }
         if views.contains(.processes) {
@@ -292,6 +304,15 @@ public final class Sampler {
             return WorkloadInterval(identity: identity, cgroups: cgroups[r.cgroupID]?.count ?? 0,
                                     processes: processes[r.cgroupID]?.count ?? 0, figures: figures)
         }
+    }
+
+    /// A preemptor of a workload row as a counter key: its own processes are the workload
+    /// itself, group 0 the idle CPU, any other group the workload it numbers.
+    private func preemptorKey(_ p: Preemptor, of row: WorkloadInterval) -> PreemptorKey {
+        if p.tgid != nil { return PreemptorKey(kind: row.identity.kind.rawValue, name: row.identity.name) }
+        if p.cgroup == 0 { return .idle }
+        let w = workloadsByNumber[p.cgroup] ?? .unknown
+        return PreemptorKey(kind: w.kind.rawValue, name: w.name)
     }
 
     private func forgetOldProcesses() {

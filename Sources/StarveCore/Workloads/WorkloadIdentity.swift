@@ -157,6 +157,11 @@ public struct WorkloadKey: Sendable, Hashable, CustomStringConvertible {
     /// Its name.
     public var name: String
 
+    public init(kind: WorkloadKind, name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
     /// `kind name`, for messages.
     public var description: String { "\(kind.rawValue) \(name)" }
 }
