@@ -34,6 +34,18 @@ struct StarveExportCommand: ParsableCommand {
     @Option(help: "Also write the metrics to this file after each sample (atomic rename; for node_exporter's textfile collector, must end in .prom).")
     var textfile: String?
 
+    @Option(help: "Also push the metrics to this OTLP/HTTP receiver (protobuf), e.g. http://collector:4318/v1/metrics.")
+    var otlpEndpoint: String?
+
+    @Option(help: "Seconds between OTLP pushes (rounded to samples).")
+    var otlpInterval: Double = 15
+
+    @Option(help: "OTLP resource attribute service.name.")
+    var serviceName: String = "starve"
+
+    @Option(help: "OTLP resource attribute host.name (default: this host's name).")
+    var hostName: String?
+
     @Option(help: "Samples to take; 0 = until SIGINT/SIGTERM.")
     var iterations: Int = 0
 
@@ -49,7 +61,11 @@ struct StarveExportCommand: ParsableCommand {
         if listen != "none" {
             do { _ = try ListenAddress.parse(listen) } catch { throw ValidationError("\(error)") }
         }
-        if listen == "none" && textfile == nil { throw ValidationError("nothing to do: --listen none and no --textfile") }
+        if listen == "none" && textfile == nil && otlpEndpoint == nil {
+            throw ValidationError("nothing to do: --listen none and no --textfile or --otlp-endpoint")
+        }
+        guard otlpInterval > 0 && otlpInterval <= 86_400 else { throw ValidationError("--otlp-interval must be in (0, 86400] seconds") }
+        guard !serviceName.isEmpty else { throw ValidationError("--service-name must not be empty") }
     }
 
     func run() throws {
@@ -67,6 +83,11 @@ struct StarveExportCommand: ParsableCommand {
 
         var sinks: [MetricsSink] = []
         if let textfile { sinks.append(try TextfileSink(path: textfile)) }
+        if let otlpEndpoint {
+            let host = hostName ?? ProcessInfo.processInfo.hostName
+            sinks.append(try OTLPPushSink(endpoint: otlpEndpoint, interval: otlpInterval,
+                                          resource: .init(hostName: host, serviceName: serviceName)))
+        }
         let store = MetricsStore()
         sinks.append(store)
         var server: MetricsServer?
