@@ -32,7 +32,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
             portText = text[text.index(after: colon)...]
             if host.contains(":") { throw bad("an IPv6 address goes in brackets") }
         }
-        guard let port = Int(portText), (1...65535).contains(port) else { throw bad("the port must be 1-65535") }
+        guard let port = Int(portText), (0...65535).contains(port) else { throw bad("the port must be 0-65535 (0: any free port)") }
         return ListenAddress(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
     }
 
