@@ -1,7 +1,8 @@
 import CStarve
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 /// How the exporter samples and what it bounds. Defaults defined here, once.
@@ -14,7 +15,10 @@ public struct ExportSettings: Sendable {
     public var interval = ExportSettings.defaultInterval
     public var maxWorkloads = FleetMetrics.defaultMaxWorkloads
     public var maxPreemptors = FleetMetrics.defaultMaxPreemptors
-    public var expirySeconds = WorkloadLedger.defaultExpirySeconds
+    /// Seconds after its last thread is gone that a workload stops being exported (the
+    /// sampler's running totals forget it then, up to 60 samples later: it sweeps every 60).
+    public static let defaultExpirySeconds: Double = 300
+    public var expirySeconds = ExportSettings.defaultExpirySeconds
     /// Whether processes are looked up in /proc when their cgroups name no container, pod or
     /// Slurm job (docs/workloads.md).
     public var processFallback = true
@@ -27,14 +31,16 @@ public struct ExportSettings: Sendable {
 /// The exporter's one loop: opens the pins (or serves `starve_up 0` and retries every interval
 /// while they are absent), samples through the shared ``Sampler``, builds the families and
 /// hands them to each sink. Losing the pins (unload) drops the sampler; the next interval
-/// opens them again (reload), and the workload counters go on from where they were: the
-/// ledger is handed from one sampler to the next.
+/// opens them again (reload), and the workload counters go on from where they were: the last
+/// snapshot is handed from one sampler to the next (``Sampler/init(settings:signals:continuing:)``).
 public final class ExportLoop {
     public let settings: ExportSettings
     private let signals: StopSignals
     private let sinks: [MetricsSink]
     private var metrics: FleetMetrics
-    private var ledger: WorkloadLedger
+    /// The last snapshot: its running totals are what is exported, and where the next sampler
+    /// goes on from after a reload.
+    private var last: Snapshot?
     private var exporter = ExporterReading()
     private var sampler: Sampler?
     private var everOpened = false
@@ -45,7 +51,6 @@ public final class ExportLoop {
         self.signals = signals
         self.sinks = sinks
         metrics = FleetMetrics(maxWorkloads: settings.maxWorkloads, maxPreemptors: settings.maxPreemptors)
-        ledger = WorkloadLedger(expiryNs: UInt64(settings.expirySeconds * 1e9))
     }
 
     /// Checks, before serving, that pins present at `directory` can be read: a permission
@@ -73,12 +78,12 @@ public final class ExportLoop {
             do {
                 guard let snapshot = try sampler!.next() else { return }
                 samples += 1
-                ledger = snapshot.ledger
+                last = snapshot
                 exporter.samples += 1
                 let reading = collectorReading(snapshot)
                 // From the tasks read to here: the other maps, the cgroups, the analysis, the status.
                 exporter.lastSampleSeconds = Double(monotonicNs() &- min(snapshot.atNs, monotonicNs())) / 1e9
-                publish(metrics.families(ledger: ledger.totals, collector: reading, exporter: exporter))
+                publish(families(snapshot, reading))
             } catch {
                 samples += 1
                 exporter.sampleErrors += 1
@@ -95,8 +100,9 @@ public final class ExportLoop {
         s.interval = settings.interval
         s.views = [.workloads]
         s.processFallback = settings.processFallback
+        s.totalsMemory = max(1, Int((settings.expirySeconds / settings.interval).rounded(.up)))
         do {
-            sampler = try Sampler(settings: s, signals: signals, ledger: ledger)
+            sampler = try Sampler(settings: s, signals: signals, continuing: last)
         } catch {
             let absent = !FileManager.default.fileExists(atPath: settings.pinDirectory)
             complain(absent ? "no collector at \(settings.pinDirectory) (not loaded yet?); serving starve_up 0, retrying every \(formatSeconds(settings.interval))"
@@ -108,13 +114,20 @@ public final class ExportLoop {
         if lastComplaint != nil { FileHandle.standardError.write(Data("starve-export: collector found at \(settings.pinDirectory)\n".utf8)) }
         lastComplaint = nil
         // Up from now: the baseline was read; counters as they were.
-        publish(metrics.families(ledger: ledger.totals, collector: CollectorReading(up: true), exporter: exporter))
+        publish(families(last, CollectorReading(up: true)))
         return true
     }
 
+    /// Without a collector: starve_up 0 and the exporter's own figures, no workload series (they
+    /// come back, not lower, when the pins do).
     private func publishDown() {
-        ledger.expire(atNs: monotonicNs())
-        publish(metrics.families(ledger: ledger.totals, collector: CollectorReading(up: false), exporter: exporter))
+        publish(families(nil, CollectorReading(up: false)))
+    }
+
+    private func families(_ snapshot: Snapshot?, _ reading: CollectorReading) -> [MetricFamily] {
+        var threads: [WorkloadKey: Int] = [:]
+        for w in snapshot?.workloads ?? [] { threads[w.key, default: 0] += w.figures.tasks }
+        return metrics.families(totals: snapshot?.workloadTotals ?? [:], threads: threads, collector: reading, exporter: exporter)
     }
 
     private func publish(_ families: [MetricFamily]) {

@@ -1,4 +1,4 @@
-import StarveCore
+import StarveModel
 
 /// What the exporter read about the collector in one sample (nil fields: not known, e.g. the
 /// pins are gone).
@@ -76,14 +76,19 @@ public struct FleetMetrics: Sendable {
         self.maxPreemptors = maxPreemptors
     }
 
-    public mutating func families(ledger: [WorkloadKey: WorkloadTotals], collector: CollectorReading,
+    /// `totals`: the sampler's running totals per workload; `threads`: live threads per workload
+    /// in the last interval (its rows).
+    public mutating func families(totals: [WorkloadKey: RunningTotals], threads: [WorkloadKey: Int], collector: CollectorReading,
                                   exporter: ExporterReading) -> [MetricFamily] {
-        let (own, other) = folding.fold(ledger)
-        var rows: [(labels: [MetricLabel], totals: WorkloadTotals, pairs: Bool)] = own.map {
-            ([MetricLabel("workload_kind", $0.identity.kind.rawValue), MetricLabel("workload", $0.identity.name)], $0, true)
+        let (own, other) = folding.fold(totals)
+        var rows: [Row] = own.map { key, t in
+            Row(labels: [MetricLabel("workload_kind", key.kind.rawValue), MetricLabel("workload", key.name)], totals: t,
+                threads: threads[key] ?? 0, pairs: true)
         }
         if let other {
-            rows.append(([MetricLabel("workload_kind", WorkloadFolding.otherKind), MetricLabel("workload", WorkloadFolding.otherName)], other, false))
+            let folded = threads.filter { folding.isFolded($0.key) }.values.reduce(0, +)
+            rows.append(Row(labels: [MetricLabel("workload_kind", WorkloadFolding.otherKind), MetricLabel("workload", WorkloadFolding.otherName)],
+                            totals: other, threads: folded, pairs: false))
         }
         var out: [MetricFamily] = []
         out += workloadFamilies(rows)
@@ -92,8 +97,15 @@ public struct FleetMetrics: Sendable {
         return out
     }
 
-    private func workloadFamilies(_ rows: [(labels: [MetricLabel], totals: WorkloadTotals, pairs: Bool)]) -> [MetricFamily] {
-        func counter(_ name: String, unit: String? = nil, _ help: String, _ value: (WorkloadTotals) -> [([MetricLabel], Double)]) -> MetricFamily {
+    private struct Row {
+        var labels: [MetricLabel]
+        var totals: RunningTotals
+        var threads: Int
+        var pairs: Bool
+    }
+
+    private func workloadFamilies(_ rows: [Row]) -> [MetricFamily] {
+        func counter(_ name: String, unit: String? = nil, _ help: String, _ value: (RunningTotals) -> [([MetricLabel], Double)]) -> MetricFamily {
             MetricFamily(name: name, type: .counter, unit: unit, help: help,
                          points: rows.flatMap { r in value(r.totals).map { MetricPoint(r.labels + $0.0, $0.1) } })
         }
@@ -106,7 +118,7 @@ public struct FleetMetrics: Sendable {
             name: "starve_workload_run_queue_wait_seconds", type: .histogram, unit: "seconds",
             help: "Run-queue waits (runnable, not running) of the workload's threads by length: the kernel side's log2 buckets, exact counts; the sum is the kernel's own total.",
             points: rows.map { r in
-                MetricPoint(r.labels, histogram: .fromLog2Slots(r.totals.waitHistogram, sumNs: r.totals.waitNs, boundExponents: Self.waitBoundExponents))
+                MetricPoint(r.labels, histogram: .fromLog2Slots(r.totals.waitHistogram.counts, sumNs: r.totals.waitNs, boundExponents: Self.waitBoundExponents))
             }))
         f.append(counter("starve_workload_run_queue_wait_by_cause_seconds", unit: "seconds",
                          "Run-queue wait by how it began: after a wakeup, after a preemption, or switched out under its cgroup's CFS quota (throttled).") {
@@ -145,10 +157,10 @@ public struct FleetMetrics: Sendable {
             [([], seconds($0.throttledNs))]
         })
         f.append(counter("starve_workload_verdict_intervals", "Sampling intervals in which the workload was judged victim, noisy-neighbour (a CPU hog that was the main cause of another workload's long waits), throttled or starved (docs/signals.md).") { t in
-            [CgroupVerdict.victim, .noisyNeighbour, .throttled, .starved].map { ([MetricLabel("verdict", $0.rawValue)], Double(t.verdicts[$0] ?? 0)) }
+            [CgroupVerdict.victim, .noisyNeighbour, .throttled, .starved].map { ([MetricLabel("verdict", $0.rawValue)], Double(t.verdictIntervals[$0] ?? 0)) }
         })
         f.append(MetricFamily(name: "starve_workload_threads", type: .gauge, help: "Live threads of the workload in the last sample.",
-                              points: rows.map { MetricPoint($0.labels, Double($0.totals.threads)) }))
+                              points: rows.map { MetricPoint($0.labels, Double($0.threads)) }))
         return f
     }
 

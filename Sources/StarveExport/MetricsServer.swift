@@ -2,7 +2,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// Where to listen: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {

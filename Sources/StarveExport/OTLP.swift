@@ -2,7 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import StarveCore
+import StarveHost
+import StarveModel
 import SwiftProtobuf
 
 /// The families as an OTLP `ExportMetricsServiceRequest` (opentelemetry-proto, metrics v1):

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// node_exporter's textfile collector input: the Prometheus text format written to `path`
 /// after each sample, atomically (a temporary file in the same directory, fsync'd, renamed over

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// What a sampler computes each interval beyond the thread intervals: each costs reads or
 /// sums, so a front-end asks only for what it shows.
@@ -25,6 +26,9 @@ public struct SamplerSettings: Sendable {
     public static let defaultInterval: Double = 1
     public static let defaultAlpha: Double = 0.3
     public static let defaultNeighbourMinCPUPercent: Double = 50
+    /// Samples a workload's running totals are kept after it was last seen (10 minutes at the
+    /// default interval): a workload that comes back within it continues its counters.
+    public static let defaultTotalsMemory = 600
 
     /// Directory on bpffs where starve-load pinned the maps.
     public var pinDirectory: String = PinLayout.defaultDirectory
@@ -41,6 +45,8 @@ public struct SamplerSettings: Sendable {
     /// Whether a process whose cgroups name no container, pod or Slurm job is looked up in
     /// `/proc/<pid>/cgroup` and its environment (cached per process; docs/workloads.md).
     public var processFallback = true
+    /// Samples a workload's ``Snapshot/workloadTotals`` entry is kept after it was last seen.
+    public var totalsMemory: Int = defaultTotalsMemory
 
     public init() {}
 }
@@ -68,10 +74,14 @@ public struct Snapshot: Sendable {
     /// evictions a reader should know of.
     public var stats: CollectorStats
     public var statsDelta: CollectorStats
-    /// Per workload, cumulative since the sampler (or the reader that handed it its ledger)
-    /// started, exited threads included; workloads unseen for the ledger's expiry forgotten.
-    /// Kept when the workloads view is asked for.
-    public var ledger: WorkloadLedger
+    /// The host's run-queue waits of the interval by size: every live thread's, and (when
+    /// groups are computed) the work of threads that exited.
+    public var systemWaitHistogram: LogHistogram
+    /// Cumulative since the sampler started, never backwards: the host's (the same threads as
+    /// `systemWaitHistogram`) and each workload's (with the workloads view; an entry is dropped
+    /// `SamplerSettings.totalsMemory` samples after the workload was last seen).
+    public var hostTotals: RunningTotals
+    public var workloadTotals: [WorkloadKey: RunningTotals]
 }
 
 /// The one sampling loop: opens the pins, takes the baseline, then each ``next()`` waits for
@@ -111,19 +121,25 @@ public final class Sampler {
     /// still go to its workload; forgotten after `processMemory` samples unseen.
     private var processWorkloads: [ProcessAnalysis.Key: (number: UInt64, seen: Int)] = [:]
     private let processMemory = 30
-    /// Cumulative figures per workload (``Snapshot/ledger``).
-    public private(set) var ledger: WorkloadLedger
+    private var hostTotals = RunningTotals()
+    private var workloadTotals: [WorkloadKey: RunningTotals] = [:]
 
     /// Opens the pins of `settings.pinDirectory` and takes the baseline. `signals` must have
     /// been made before any thread started (it blocks SIGINT and SIGTERM); nil: nothing stops
     /// the sampler but `settings.iterations` (a library user with its own signal handling).
     ///
-    /// `ledger`: cumulative workload figures to go on from (a reader that lost its collector
-    /// and opens the pins again keeps its counters growing); empty by default.
-    public init(settings: SamplerSettings, signals: StopSignals?, ledger: WorkloadLedger = WorkloadLedger()) throws {
+    /// `continuing`: the last snapshot of an earlier sampler of this reader (one that lost its
+    /// collector: an unload, a reload): the running totals go on from it instead of from zero,
+    /// so a long-running reader's counters never go backwards across reloads.
+    public init(settings: SamplerSettings, signals: StopSignals?, continuing previous: Snapshot? = nil) throws {
         self.settings = settings
         self.signals = signals
-        self.ledger = ledger
+        if let previous {
+            // Sample numbers start again: what was seen before counts as seen at sample 0.
+            hostTotals = previous.hostTotals
+            hostTotals.lastSample = 0
+            workloadTotals = previous.workloadTotals.mapValues { var t = $0; t.lastSample = 0; return t }
+        }
         collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
@@ -187,9 +203,16 @@ public final class Sampler {
         }
         if !views.isDisjoint(with: [.threadWorkloads, .workloads, .processes]) { name(&intervals) }
 
+        var system = RunningTotals()
+        for t in intervals { system.add(t, sample: sample) }
+        for w in exited.values { system.add(w, sample: sample) }
+        hostTotals.runtimeNs &+= system.runtimeNs
+        hostTotals.add(waitsOf: system)
+        hostTotals.lastSample = sample
         var snapshot = Snapshot(context: context, atNs: read.atNs, intervalNs: intervalNs, tracked: read.tasks.count,
                                 threads: intervals, exited: exited, cgroups: [], processes: [], workloads: [],
-                                stats: stats, statsDelta: statsDelta, ledger: ledger)
+                                stats: stats, statsDelta: statsDelta, systemWaitHistogram: system.waitHistogram,
+                                hostTotals: hostTotals, workloadTotals: [:])
         if needsCgroups {
             // Processes by tgid and start tag: a tgid reused since is another process.
             let names = Dictionary(read.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessAnalysis.Key(tgid: $0.tgid, start: $0.processStart), $0.comm) },
@@ -208,8 +231,18 @@ public final class Sampler {
             if views.contains(.workloads) {
                 snapshot.workloads = workloadRows(intervals: intervals, intervalNs: intervalNs, pairs: pairs, throttle: throttle,
                                                   exited: exited, processName: processName)
-                ledger.record(snapshot.workloads, atNs: read.atNs) { [self] row, p in preemptorKey(p, of: row) }
-                snapshot.ledger = ledger
+                for w in snapshot.workloads {
+                    workloadTotals[w.key, default: RunningTotals()].add(w.figures, sample: sample)
+                    for p in w.figures.topPreemptors where p.count > 0 || p.waitNs > 0 {
+                        workloadTotals[w.key]!.preemptors[preemptorKey(p, of: w), default: PreemptionCounts()]
+                            .add(PreemptionCounts(count: p.count, waitNs: p.waitNs))
+                    }
+                }
+                if sample % 60 == 0 {
+                    let memory = settings.totalsMemory
+                    workloadTotals = workloadTotals.filter { sample - $0.value.lastSample <= memory }
+                }
+                snapshot.workloadTotals = workloadTotals
             }
         }
         if views.contains(.processes) {
@@ -301,13 +334,17 @@ public final class Sampler {
             var figures = r
             let identity = workloadsByNumber[r.cgroupID] ?? .unknown
             figures.workload = identity
+            // Preemptors of other workloads are workload numbers: say which kind they are.
+            for i in figures.topPreemptors.indices where figures.topPreemptors[i].tgid == nil {
+                figures.topPreemptors[i].workloadKind = workloadsByNumber[figures.topPreemptors[i].cgroup]?.kind
+            }
             return WorkloadInterval(identity: identity, cgroups: cgroups[r.cgroupID]?.count ?? 0,
                                     processes: processes[r.cgroupID]?.count ?? 0, figures: figures)
         }
     }
 
-    /// A preemptor of a workload row as a counter key: its own processes are the workload
-    /// itself, group 0 the idle CPU, any other group the workload it numbers.
+    /// A preemptor of a workload row as a running-totals key: its own processes are the
+    /// workload itself, group 0 the idle CPU, any other group the workload it numbers.
     private func preemptorKey(_ p: Preemptor, of row: WorkloadInterval) -> PreemptorKey {
         if p.tgid != nil { return PreemptorKey(kind: row.identity.kind.rawValue, name: row.identity.name) }
         if p.cgroup == 0 { return .idle }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveHost
+import StarveModel
+import StarveCLI
 import StarveExport
 
 /// starve-export: the sampler's workload figures for a fleet: a Prometheus /metrics endpoint,
@@ -13,8 +15,7 @@ struct StarveExportCommand: ParsableCommand {
         abstract: "Export starve's per-workload run-queue waits, preemptions and throttling to Prometheus (/metrics), node_exporter (textfile) or an OTLP receiver.",
         discussion: "Needs no root when the pins are readable (starve-load --group). Started before starve-load, or across an unload and reload, it serves starve_up 0 and picks the pins up again. Metric families: docs/export.md.")
 
-    @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-    var pinDir: String = PinLayout.defaultDirectory
+    @OptionGroup var pins: PinDirectory
 
     @Option(help: "Serve /metrics on HOST:PORT ([IPv6]:PORT, :PORT for every address), or 'none'.")
     var listen: String = ListenAddress.default.description
@@ -29,7 +30,7 @@ struct StarveExportCommand: ParsableCommand {
     var maxPreemptors: Int = FleetMetrics.defaultMaxPreemptors
 
     @Option(help: "Seconds after its last thread is gone that a workload stops being exported.")
-    var expire: Double = WorkloadLedger.defaultExpirySeconds
+    var expire: Double = ExportSettings.defaultExpirySeconds
 
     @Option(help: "Also write the metrics to this file after each sample (atomic rename; for node_exporter's textfile collector, must end in .prom).")
     var textfile: String?
@@ -71,6 +72,7 @@ struct StarveExportCommand: ParsableCommand {
     func run() throws {
         // Before any thread starts: SIGINT and SIGTERM are taken between samples.
         let signals = StopSignals()
+        let pinDir = pins.pinDir
         try ExportLoop.checkPins(pinDir)
         var settings = ExportSettings()
         settings.pinDirectory = pinDir

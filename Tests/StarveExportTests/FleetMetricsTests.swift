@@ -1,20 +1,17 @@
-@testable import StarveCore
 @testable import StarveExport
+import StarveModel
 import XCTest
 
-/// Cumulative workload figures, folding into `other` and expiry, on fixed ledgers.
+/// Cumulative workload figures, folding into `other` and the collector's families, on fixed
+/// running totals.
 final class FleetMetricsTests: XCTestCase {
-    private func totals(_ name: String, waitNs: UInt64, runtimeNs: UInt64 = 0, seenNs: UInt64 = 1) -> WorkloadTotals {
-        var t = WorkloadTotals(identity: WorkloadIdentity.classify(path: "/system.slice/\(name).service"))
-        t.wakeupWaitNs = waitNs
-        t.runtimeNs = runtimeNs
-        t.threads = 1
-        t.lastSeenNs = seenNs
-        return t
-    }
+    private func key(_ name: String) -> WorkloadKey { WorkloadKey(kind: .service, name: name + ".service") }
 
-    private func ledger(_ ts: [WorkloadTotals]) -> [WorkloadKey: WorkloadTotals] {
-        Dictionary(uniqueKeysWithValues: ts.map { ($0.identity.key, $0) })
+    private func totals(waitNs: UInt64, runtimeNs: UInt64 = 0) -> RunningTotals {
+        var t = RunningTotals()
+        t.waitNs = waitNs
+        t.runtimeNs = runtimeNs
+        return t
     }
 
     private func value(_ families: [MetricFamily], _ name: String, workload: String) -> Double? {
@@ -28,33 +25,52 @@ final class FleetMetricsTests: XCTestCase {
         var m = FleetMetrics(maxWorkloads: 2)
         let up = CollectorReading(up: true)
         // Three arrive together: the two that waited most get series.
-        var f = m.families(ledger: ledger([totals("a", waitNs: 3, runtimeNs: 10), totals("b", waitNs: 2, runtimeNs: 20), totals("c", waitNs: 1, runtimeNs: 30)]),
-                           collector: up, exporter: .init())
+        var f = m.families(totals: [key("a"): totals(waitNs: 3, runtimeNs: 10), key("b"): totals(waitNs: 2, runtimeNs: 20), key("c"): totals(waitNs: 1, runtimeNs: 30)],
+                           threads: [key("a"): 1, key("c"): 4], collector: up, exporter: .init())
         XCTAssertEqual(value(f, "starve_workload_cpu_seconds", workload: "a.service"), 10e-9)
         XCTAssertNil(value(f, "starve_workload_cpu_seconds", workload: "c.service"))
         XCTAssertEqual(value(f, "starve_workload_cpu_seconds", workload: "other"), 30e-9)
+        XCTAssertEqual(value(f, "starve_workload_threads", workload: "other"), 4)
         // c now waits most: it stays in other (a series never moves).
-        f = m.families(ledger: ledger([totals("a", waitNs: 3, runtimeNs: 10), totals("b", waitNs: 2, runtimeNs: 20), totals("c", waitNs: 100, runtimeNs: 40)]),
-                       collector: up, exporter: .init())
+        f = m.families(totals: [key("a"): totals(waitNs: 3, runtimeNs: 10), key("b"): totals(waitNs: 2, runtimeNs: 20), key("c"): totals(waitNs: 100, runtimeNs: 40)],
+                       threads: [:], collector: up, exporter: .init())
         XCTAssertNil(value(f, "starve_workload_cpu_seconds", workload: "c.service"))
         XCTAssertEqual(value(f, "starve_workload_cpu_seconds", workload: "other"), 40e-9)
-        // c expires (gone from the ledger): other keeps what it did; b expires: d takes its place.
-        f = m.families(ledger: ledger([totals("a", waitNs: 3, runtimeNs: 10), totals("d", waitNs: 1, runtimeNs: 5)]), collector: up, exporter: .init())
+        // c is forgotten: other keeps what it did; b is forgotten: d takes its place.
+        f = m.families(totals: [key("a"): totals(waitNs: 3, runtimeNs: 10), key("d"): totals(waitNs: 1, runtimeNs: 5)],
+                       threads: [:], collector: up, exporter: .init())
         XCTAssertEqual(value(f, "starve_workload_cpu_seconds", workload: "other"), 40e-9)
         XCTAssertEqual(value(f, "starve_workload_cpu_seconds", workload: "d.service"), 5e-9)
         XCTAssertNil(value(f, "starve_workload_cpu_seconds", workload: "b.service"))
-        XCTAssertEqual(value(f, "starve_workload_threads", workload: "other"), 0, "an expired workload has no threads")
+        XCTAssertEqual(value(f, "starve_workload_threads", workload: "other"), 0)
         XCTAssertEqual(f.first { $0.name == "starve_export_workloads" }?.points.count, 2)
+    }
+
+    func testWaitFamiliesSplitByCauseAndHistogramSumIsTheKernelTotal() {
+        var m = FleetMetrics()
+        var t = totals(waitNs: 3_000_000_000)
+        t.preemptWaitNs = 1_000_000_000
+        t.throttledWaitNs = 500_000_000
+        t.waitCount = 3
+        t.waitHistogram.counts[30] = 3  // [1.07, 2.15) s
+        let f = m.families(totals: [key("a"): t], threads: [:], collector: CollectorReading(up: true), exporter: .init())
+        let byCause = f.first { $0.name == "starve_workload_run_queue_wait_by_cause_seconds" }!.points
+        XCTAssertEqual(byCause.map(\.value), [.number(1.5), .number(1), .number(0.5)], "wakeup, preemption, throttled")
+        guard case .histogram(let h) = f.first(where: { $0.name == "starve_workload_run_queue_wait_seconds" })!.points[0].value else { return XCTFail() }
+        XCTAssertEqual(h.sum, 3)
+        XCTAssertEqual(h.count, 3)
+        XCTAssertEqual(h.cumulativeCounts[h.upperBounds.firstIndex(of: Double(1 << 30) / 1e9)!], 0, "values at or above 2^30 ns are above le=2^30 ns")
+        XCTAssertEqual(h.cumulativeCounts[h.upperBounds.firstIndex(of: Double(1 << 32) / 1e9)!], 3)
     }
 
     func testPreemptorPairsAreBoundedAndNameOnlyExportedWorkloads() {
         var m = FleetMetrics(maxWorkloads: 2, maxPreemptors: 1)
-        var victim = totals("victim", waitNs: 10)
-        let hog = totals("hog", waitNs: 1)
+        var victim = totals(waitNs: 10)
         victim.preemptors[PreemptorKey(kind: "service", name: "hog.service")] = PreemptionCounts(count: 4, waitNs: 2_000_000_000)
         victim.preemptors[.idle] = PreemptionCounts(count: 1, waitNs: 1_000)
         victim.preemptors[PreemptorKey(kind: "service", name: "folded.service")] = PreemptionCounts(count: 9, waitNs: 9_000_000_000)
-        let f = m.families(ledger: ledger([victim, hog, totals("folded", waitNs: 0)]), collector: CollectorReading(up: true), exporter: .init())
+        let f = m.families(totals: [key("victim"): victim, key("hog"): totals(waitNs: 1), key("folded"): totals(waitNs: 0)],
+                           threads: [:], collector: CollectorReading(up: true), exporter: .init())
         let pairs = f.first { $0.name == "starve_workload_preemptor_wait_seconds" }!.points
         XCTAssertEqual(pairs.count, 1, "one preemptor per workload; the folded workload is not named")
         XCTAssertEqual(pairs[0].labels, [MetricLabel("workload_kind", "service"), MetricLabel("workload", "victim.service"),
@@ -64,42 +80,14 @@ final class FleetMetricsTests: XCTestCase {
 
     func testDownCollectorServesUpZeroAndNoCollectorCounters() {
         var m = FleetMetrics()
-        let f = m.families(ledger: [:], collector: CollectorReading(up: false), exporter: .init())
+        let f = m.families(totals: [:], threads: [:], collector: CollectorReading(up: false), exporter: .init())
         XCTAssertEqual(f.first { $0.name == "starve_up" }?.points, [MetricPoint([], 0)])
         XCTAssertNil(f.first { $0.name == "starve_collector_detections" })
         var s = CollectorStats()
         s.starvations = 7
         s.eventsRateLimited = 2
-        let g = m.families(ledger: [:], collector: CollectorReading(up: true, stats: s), exporter: .init())
+        let g = m.families(totals: [:], threads: [:], collector: CollectorReading(up: true, stats: s), exporter: .init())
         XCTAssertEqual(g.first { $0.name == "starve_collector_detections" }?.points.first, MetricPoint([MetricLabel("kind", "starvation")], 7))
         XCTAssertTrue(g.first { $0.name == "starve_collector_dropped" }!.points.contains(MetricPoint([MetricLabel("reason", "rate_limited")], 2)))
-    }
-
-    func testLedgerSumsRowsAndExpires() {
-        var ledger = WorkloadLedger(expiryNs: 10)
-        let identity = WorkloadIdentity.classify(path: "/system.slice/x.service")
-        var figures = CgroupInterval(cgroupID: 2, path: "x", tasks: 2, intervalNs: 1, runtimeNs: 5, waitCount: 3, waitNs: 9,
-                                     waitHistogram: LogHistogram(counts: [0, 3]), waitMaxNs: 3, waitsOverThreshold: 0,
-                                     preemptedSame: 1, preemptedOther: 2, preemptedSystem: 0, throttledWaitNs: 1,
-                                     throttle: ThrottleCounters(periods: 10, throttledPeriods: 4, throttledNs: 7), topPreemptors: [],
-                                     verdict: .victim, evidence: "")
-        figures.wakeupWaitNs = 6
-        figures.preemptWaitNs = 2
-        figures.topPreemptors = [Preemptor(cgroup: 7, tgid: nil, label: "hog", count: 2, waitNs: 8)]
-        let row = WorkloadInterval(identity: identity, cgroups: 1, processes: 1, figures: figures)
-        let key = PreemptorKey(kind: "service", name: "hog.service")
-        ledger.record([row], atNs: 100) { _, _ in key }
-        ledger.record([row], atNs: 105) { _, _ in key }
-        let t = ledger.totals[identity.key]!
-        XCTAssertEqual(t.runtimeNs, 10)
-        XCTAssertEqual(t.waitNs, 18)
-        XCTAssertEqual(t.waitHistogram[1], 6)
-        XCTAssertEqual(t.preemptedOther, 4)
-        XCTAssertEqual(t.throttledPeriods, 8)
-        XCTAssertEqual(t.verdicts[.victim], 2)
-        XCTAssertEqual(t.preemptors[key], PreemptionCounts(count: 4, waitNs: 16))
-        XCTAssertEqual(ledger.record([], atNs: 114) { _, _ in key }.count, 0, "seen 9 ns ago: kept")
-        XCTAssertEqual(ledger.record([], atNs: 116) { _, _ in key }.map(\.identity), [identity], "unseen for 11 ns: forgotten")
-        XCTAssertTrue(ledger.totals.isEmpty)
     }
 }

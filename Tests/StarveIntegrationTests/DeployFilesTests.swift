@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import XCTest
 
 /// What ships under deploy/: the Prometheus rules pass `promtool check rules` and their unit

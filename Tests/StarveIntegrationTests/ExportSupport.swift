@@ -2,7 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import StarveCore
+import StarveHost
+import StarveModel
 import XCTest
 
 /// A server left running while a test goes on (starve-export, Prometheus, the OTLP receiver):
