@@ -29,7 +29,8 @@ usage: scripts/run.sh COMMAND [ARGS...]
                per-cgroup verdicts and starvation events with stacks; unload (root; pins at
                $DEMO_PIN_DIR)
   test         install what is needed (the build's packages and gnuplot-nox, util-linux,
-               passwd), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
+               passwd, prometheus, python3-venv, systemd; opentelemetry-proto from PyPI in a
+               venv under .build), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
   bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it: --quick,
@@ -47,8 +48,14 @@ BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
 # What the tests run besides the build's tools, by Debian/Ubuntu name: gnuplot (starve-work
 # experiment draws its plots with it: ExperimentLiveTests), setpriv (util-linux: PermissionTests
 # runs starve-dump as other users), useradd/groupadd/userdel/groupdel (passwd: PermissionTests
-# makes and removes its users and group).
-TEST_PACKAGES=(gnuplot-nox util-linux passwd)
+# makes and removes its users and group), prometheus (Prometheus 2.42 and promtool: ExportLiveTests
+# scrapes starve-export with a real Prometheus, RulesTests checks and unit-tests the shipped rules),
+# python3-venv (the OTLP test's receiver decodes with opentelemetry-proto from PyPI, in a venv),
+# systemd (systemd-analyze verify on the shipped units).
+TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd)
+# PyPI packages the tests use, in a venv under the build directory ($ROOT/.build/test-venv):
+# the official OTLP protobuf bindings (ExportOTLPTests' receiver, scripts/otlp-receiver.py).
+TEST_PYTHON_PACKAGES=(opentelemetry-proto==1.45.2)
 
 have_bpf_clang() {
   local c
@@ -184,9 +191,23 @@ ensure_test_deps() {
   fi
 }
 
+# The tests' Python venv (TEST_PYTHON_PACKAGES), made once under .build.
+ensure_test_python() {
+  local venv="$ROOT/.build/test-venv" py=python3
+  [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' 2>/dev/null; then
+    return 0
+  fi
+  say "making the tests' Python venv ($venv: ${TEST_PYTHON_PACKAGES[*]})"
+  mkdir -p "$ROOT/.build"
+  "$py" -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$venv/bin/pip" install -q "${TEST_PYTHON_PACKAGES[@]}" || die "pip install ${TEST_PYTHON_PACKAGES[*]} failed"
+}
+
 run_tests() {
   ensure_build_deps
   ensure_test_deps
+  ensure_test_python
   build_bpf
   say "building the tools and the tests"
   # A build that fails ends here: `swift test --skip-build` below must never run what an
