@@ -29,7 +29,7 @@ usage: scripts/run.sh COMMAND [ARGS...]
                per-cgroup verdicts and starvation events with stacks; unload (root; pins at
                $DEMO_PIN_DIR)
   test         install what is needed (the build's packages and gnuplot-nox, util-linux,
-               passwd), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
+               passwd, slurm-wlm, munge, chromium), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
   bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it: --quick,
@@ -47,8 +47,10 @@ BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
 # What the tests run besides the build's tools, by Debian/Ubuntu name: gnuplot (starve-work
 # experiment draws its plots with it: ExperimentLiveTests), setpriv (util-linux: PermissionTests
 # runs starve-dump as other users), useradd/groupadd/userdel/groupdel (passwd: PermissionTests
-# makes and removes its users and group).
-TEST_PACKAGES=(gnuplot-nox util-linux passwd)
+# makes and removes its users and group), slurm-wlm and munge (JobsLiveTests start a one-node
+# Slurm with scripts/slurm.sh and submit jobs to it), chromium (JobsLiveTests render the HTML
+# report headless and check its console).
+TEST_PACKAGES=(gnuplot-nox util-linux passwd slurm-wlm munge chromium)
 
 have_bpf_clang() {
   local c
