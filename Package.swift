@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML for the job views' thresholds file and YAML output (docs/jobs.md says why Yams).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
@@ -30,6 +32,9 @@ let package = Package(
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveCore"]),
+        // HPC jobs: per Slurm job time split, efficiency, classification, reports; consumes the
+        // sampler's Snapshot and Slurm's squeue.
+        .target(name: "StarveJobs", dependencies: ["StarveCore", "StarveMonitor", .product(name: "Yams", package: "Yams")]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
@@ -40,7 +45,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveCore", "StarveMonitor",
+            "StarveBPF", "StarveCore", "StarveMonitor", "StarveJobs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
@@ -54,6 +59,7 @@ let package = Package(
         ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
+        .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

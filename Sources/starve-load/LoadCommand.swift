@@ -92,6 +92,9 @@ extension StarveLoad {
         @Flag(help: "No events: counters only.")
         var noEvents = false
 
+        @Flag(help: "Time each thread's sleeps, blocked in I/O or other (for starve-dump jobs: where a job's time went). Off by default: one task-storage lookup per sleeping switch-out and per wakeup (docs/overhead.md).")
+        var jobs = false
+
         @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
         var waitSource: String?
 
@@ -143,6 +146,7 @@ extension StarveLoad {
             options.sampleOneIn = sample
             options.eventPids = eventPids
             options.eventsOff = noEvents
+            options.jobs = jobs
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
             let report: LoadReport
