@@ -58,7 +58,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve",
+                                                                   .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -118,7 +118,7 @@ start_munge() {
   chmod 0400 "$dir/munge.key"
   runuser -u munge -- munged --key-file="$dir/munge.key" --socket="$dir/munge.socket" \
     --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munged.seed" \
-    || die "munged did not start (see $dir/munged.log)"
+    </dev/null >/dev/null 2>&1 || die "munged did not start (see $dir/munged.log)"
 }
 
 conf_env() { export SLURM_CONF="$STATE_DIR/slurm.conf"; }
@@ -142,8 +142,9 @@ cmd_start() {
   write_config
   conf_env
   running "$STATE_DIR/munge/munged.pid" || start_munge
-  slurmctld -c -f "$SLURM_CONF" || die "slurmctld did not start (see $STATE_DIR/log/slurmctld.log)"
-  slurmd -f "$SLURM_CONF" -N "$NODE" || die "slurmd did not start (see $STATE_DIR/log/slurmd.log)"
+  # The daemons log to their files; their standard streams must not hold a caller's pipes open.
+  slurmctld -c -f "$SLURM_CONF" </dev/null >/dev/null 2>&1 || die "slurmctld did not start (see $STATE_DIR/log/slurmctld.log)"
+  slurmd -f "$SLURM_CONF" -N "$NODE" </dev/null >/dev/null 2>&1 || die "slurmd did not start (see $STATE_DIR/log/slurmd.log)"
   wait_node_ready
   say "Slurm is up: node $NODE, $(cpus) CPUs; export SLURM_CONF=$STATE_DIR/slurm.conf"
 }

@@ -237,6 +237,11 @@ public struct TaskIO: Sendable, Equatable, Codable {
     public var writeBytes: UInt64 = 0
     public var cancelledWriteBytes: UInt64 = 0
 
+    enum CodingKeys: String, CodingKey {
+        case rchar, wchar, syscr, syscw, readBytes = "read_bytes", writeBytes = "write_bytes"
+        case cancelledWriteBytes = "cancelled_write_bytes"
+    }
+
     public init(rchar: UInt64 = 0, wchar: UInt64 = 0, syscr: UInt64 = 0, syscw: UInt64 = 0,
                 readBytes: UInt64 = 0, writeBytes: UInt64 = 0, cancelledWriteBytes: UInt64 = 0) {
         self.rchar = rchar

@@ -28,7 +28,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     public var starvedMinWaitPercent: Double = 20
     /// ... and at least this fraction of its on-CPU time (a job that waits as long as it runs
     /// has a CPU only part of the time it could use one).
-    public var starvedMinWaitPerCPU: Double = 0.25
+    public var starvedMinWaitPerCPU: Double = 0.5
     /// io-bound: blocked in I/O at least this share.
     public var ioBoundMinBlockedPercent: Double = 30
     /// cpu-bound: on-CPU at least this share.
@@ -56,7 +56,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     # time (elapsed x allocated CPUs): its threads' time on a CPU, waiting on a run queue,
     # blocked in I/O, and idle (the rest).
     starved_min_wait_percent: 20        # starved: run-queue wait >= this share ...
-    starved_min_wait_per_cpu: 0.25      # ... and >= this fraction of its on-CPU time
+    starved_min_wait_per_cpu: 0.5       # ... and >= this fraction of its on-CPU time
     io_bound_min_blocked_percent: 30    # io-bound: blocked in I/O (io_schedule) >= this share
     cpu_bound_min_cpu_percent: 60       # cpu-bound: on a CPU >= this share
     idle_heavy_min_idle_percent: 60     # idle-heavy: idle (not on a CPU, queued or in I/O) >= this

@@ -117,4 +117,7 @@ public struct JobMeasure: Sendable, Equatable {
     public var exitedComplete = false
 
     public init() {}
+
+    /// Whether any thread of the job was seen (alive, or folded at its exit).
+    public var isMeasured: Bool { liveThreads > 0 || exitedThreads > 0 }
 }

@@ -65,7 +65,7 @@ public enum JobsOutput {
         }
         var out = "sample \(context.sample) at \(isoTimestamp(context.timestamp)): \(rows.count) \(byUser ? "users" : "jobs")\n"
         out += renderTable(headers: headers, rows: body, leftAligned: byUser ? [0, 1, 11] : [1, 2, 3, 14])
-        for r in rows where r.classification != .cpuBound || r.recommendations.count > 1 {
+        for r in rows where r.classification != .unknown {
             for rec in r.recommendations where !rec.hasPrefix("none") { out += "  \(byUser ? r.user : "job " + r.jobID): \(rec)\n" }
         }
         return out

@@ -149,10 +149,14 @@ public enum JobRows {
                      elapsed: Double, m: JobMeasure, thresholds: JobThresholds, sleepsTimed: Bool) -> JobRow {
         let t = m.time
         let cpuS = Double(t.onCPUNs) / 1e9
-        let efficiency: Double? = allocatedCPUSeconds > 0 ? cpuS / allocatedCPUSeconds : nil
+        let efficiency: Double? = allocatedCPUSeconds > 0 && m.isMeasured ? cpuS / allocatedCPUSeconds : nil
         let allocatedNs: Double? = allocatedCPUSeconds > 0 ? allocatedCPUSeconds * 1e9 : nil
-        let verdict = JobClassifier.classify(t, efficiency: efficiency, allocatedCPUs: cpus > 0 ? cpus : nil,
+        var verdict = JobClassifier.classify(t, efficiency: efficiency, allocatedCPUs: cpus > 0 ? cpus : nil,
                                              thresholds: thresholds, sleepsTimed: sleepsTimed, allocatedNs: allocatedNs)
+        if !m.isMeasured {
+            verdict = JobVerdict(classification: .unknown, score: 0, recommendations: [
+                "not measured: no thread of it was seen (it ran before starve-load, or its threads exited before a read without --jobs)"])
+        }
         return JobRow(jobID: id, name: name, user: user, state: state, allocatedCPUs: cpus, elapsedSeconds: elapsed,
                       liveThreads: m.liveThreads, exitedThreads: m.exitedThreads, processes: m.processes,
                       cpuSeconds: cpuS, cpuPercent: elapsed > 0 ? 100 * cpuS / elapsed : 0, efficiency: efficiency,
@@ -170,20 +174,19 @@ public enum JobRows {
                               sleepsTimed: Bool) -> [JobRow] {
         var groups: [String: (jobs: [String], m: JobMeasure, allocated: Double, elapsed: Double, cpus: Int)] = [:]
         for j in slurm where j.state != "PENDING" {
+            guard let m = measures[j.id], m.isMeasured else { continue }  // nothing known of it: not in the sums
             var g = groups[j.user] ?? ([], JobMeasure(), 0, 0, 0)
             g.jobs.append(j.id)
             let e = j.elapsedSeconds(now: now)
             g.allocated += e * Double(j.cpus)
             g.elapsed = max(g.elapsed, e)
             if j.isRunning { g.cpus += j.cpus }
-            if let m = measures[j.id] {
-                g.m.time = g.m.time + m.time
-                g.m.io = g.m.io + m.io
-                g.m.liveThreads += m.liveThreads
-                g.m.exitedThreads &+= m.exitedThreads
-                g.m.processes += m.processes
-                g.m.exitedComplete = m.exitedComplete
-            }
+            g.m.time = g.m.time + m.time
+            g.m.io = g.m.io + m.io
+            g.m.liveThreads += m.liveThreads
+            g.m.exitedThreads &+= m.exitedThreads
+            g.m.processes += m.processes
+            g.m.exitedComplete = m.exitedComplete
             groups[j.user] = g
         }
         return groups.keys.sorted().map { user in

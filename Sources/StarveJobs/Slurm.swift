@@ -11,7 +11,7 @@ public enum SlurmQueue {
         }
         if let errors = top["errors"] as? [[String: Any]], let first = errors.first {
             let text = (first["error"] as? String) ?? (first["description"] as? String) ?? "\(first)"
-            throw StarveError("squeue --json reported an error: \(text)")
+            throw StarveError("Slurm is not answering (squeue --json: \(text)); is slurmctld running? (scripts/slurm.sh status)")
         }
         guard let jobs = top["jobs"] as? [[String: Any]] else { throw StarveError("squeue --json printed no jobs list") }
         return jobs.compactMap { j in
@@ -63,7 +63,7 @@ public enum SlurmQueue {
     static func findExecutable(_ name: String) -> String? {
         if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
         let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        for d in dirs + ["/usr/bin", "/usr/local/bin"] {
+        for d in dirs {
             let p = "\(d)/\(name)"
             if access(p, X_OK) == 0 { return p }
         }

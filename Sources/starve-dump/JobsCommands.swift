@@ -104,10 +104,10 @@ extension StarveDump {
         var printConfig = false
 
         func validate() throws {
-            guard interval > 0 && interval <= 86_400 else { throw ValidationError("--interval must be in (0, 86400] seconds") }
-            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until Ctrl-C) or more") }
+            guard interval > 0 && interval <= 86_400 else { throw StarveError("--interval must be in (0, 86400] seconds") }
+            guard iterations >= 0 else { throw StarveError("--iterations must be 0 (until Ctrl-C) or more") }
             if let bad = jobs.first(where: { $0.isEmpty || !$0.allSatisfy(\.isNumber) }) {
-                throw ValidationError("--job takes numeric Slurm job ids, not '\(bad)'")
+                throw StarveError("--job takes numeric Slurm job ids, not '\(bad)'")
             }
         }
 
@@ -163,14 +163,14 @@ extension StarveDump {
         var interval: Double = 0.2
 
         func validate() throws {
-            guard jobs.isEmpty != (since == nil) else { throw ValidationError("give --job ID... or --since TIME (one of them)") }
+            guard jobs.isEmpty != (since == nil) else { throw StarveError("give --job ID... or --since TIME (one of them)") }
             if let bad = jobs.first(where: { $0.isEmpty || !$0.allSatisfy(\.isNumber) }) {
-                throw ValidationError("--job takes numeric Slurm job ids, not '\(bad)'")
+                throw StarveError("--job takes numeric Slurm job ids, not '\(bad)'")
             }
             if let since, Self.parseSince(since, now: Date()) == nil {
-                throw ValidationError("--since must be ISO 8601 (2026-12-03T08:00:00Z), Unix seconds or an age (30m, 2h, 90s), not '\(since)'")
+                throw StarveError("--since must be ISO 8601 (2026-12-03T08:00:00Z), Unix seconds or an age (30m, 2h, 90s), not '\(since)'")
             }
-            guard interval > 0 && interval <= 60 else { throw ValidationError("--interval must be in (0, 60] seconds") }
+            guard interval > 0 && interval <= 60 else { throw StarveError("--interval must be in (0, 60] seconds") }
         }
 
         static func parseSince(_ s: String, now: Date) -> Date? {
