@@ -30,7 +30,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     /// has a CPU only part of the time it could use one).
     public var starvedMinWaitPerCPU: Double = 0.5
     /// io-bound: blocked in I/O at least this share.
-    public var ioBoundMinBlockedPercent: Double = 30
+    public var ioBoundMinBlockedPercent: Double = 20
     /// cpu-bound: on-CPU at least this share.
     public var cpuBoundMinCPUPercent: Double = 60
     /// idle-heavy: idle (allocation not used on a CPU, in a run queue or in I/O) at least this share.
@@ -57,7 +57,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     # blocked in I/O, and idle (the rest).
     starved_min_wait_percent: 20        # starved: run-queue wait >= this share ...
     starved_min_wait_per_cpu: 0.5       # ... and >= this fraction of its on-CPU time
-    io_bound_min_blocked_percent: 30    # io-bound: blocked in I/O (io_schedule) >= this share
+    io_bound_min_blocked_percent: 20    # io-bound: blocked in I/O >= this share (checked first)
     cpu_bound_min_cpu_percent: 60       # cpu-bound: on a CPU >= this share
     idle_heavy_min_idle_percent: 60     # idle-heavy: idle (not on a CPU, queued or in I/O) >= this
     low_efficiency: 0.5                 # CPU time / (elapsed x allocated CPUs) below this: advice
@@ -168,12 +168,16 @@ public enum JobClassifier {
         var recs: [String] = []
         let cls: JobClass
         let waitPerCPU = t.onCPUNs > 0 ? Double(t.waitNs) / Double(t.onCPUNs) : (t.waitNs > 0 ? .infinity : 0)
+        // I/O first: a job blocked in I/O for a fifth of its allocation is I/O-bound, whatever
+        // else; its waits for a CPU after each I/O wakeup (behind the journal thread that woke
+        // it, or other work) are said as well when they are large.
+        let starvedToo = split.runQueueWait >= thresholds.starvedMinWaitPercent && waitPerCPU >= thresholds.starvedMinWaitPerCPU
         if t.accountedNs == 0 && t.onCPUNs == 0 {
             cls = .unknown
-        } else if split.runQueueWait >= thresholds.starvedMinWaitPercent && waitPerCPU >= thresholds.starvedMinWaitPerCPU {
-            cls = .starved
         } else if split.blockedIO >= thresholds.ioBoundMinBlockedPercent {
             cls = .ioBound
+        } else if starvedToo {
+            cls = .starved
         } else if split.onCPU >= thresholds.cpuBoundMinCPUPercent {
             cls = .cpuBound
         } else if split.idle >= thresholds.idleHeavyMinIdlePercent {
@@ -182,19 +186,22 @@ public enum JobClassifier {
             cls = .mixed
         }
         switch cls {
-        case .starved:
+        case .starved, .ioBound where starvedToo:
             let preempted = t.preemptedSame &+ t.preemptedOther &+ t.preemptedSystem
             recs.append("ready to run but kept off the CPU for \(formatFixed(split.runQueueWait, decimals: 0)) % of its allocation "
                         + "(\(formatFixed(Double(t.waitNs) / 1e9, decimals: 1)) s run-queue wait, \(preempted) preemptions): "
                         + "the node runs more than it has CPUs for; do not oversubscribe its CPUs (OverSubscribe=NO, --exclusive) "
                         + "or move the competing work")
+        default: break
+        }
+        switch cls {
         case .ioBound:
             recs.append("blocked in I/O for \(formatFixed(split.blockedIO, decimals: 0)) % of its allocation: write larger blocks, "
                         + "fsync less often, or use node-local scratch")
         case .idleHeavy:
             recs.append("idle \(formatFixed(split.idle, decimals: 0)) % of its allocation: its CPUs sit unused; "
                         + "request fewer CPUs or a shorter time limit, or check what it waits for")
-        case .cpuBound, .mixed, .networkBound, .unknown:
+        case .cpuBound, .mixed, .networkBound, .unknown, .starved:
             break
         }
         if let e = efficiency, e < thresholds.lowEfficiency, cls != .starved {

@@ -19,6 +19,11 @@ final class JobClassificationTests: XCTestCase {
         XCTAssertEqual(JobClassifier.classify(time(cpu: 9.5, wait: 0.5), efficiency: 0.95, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .cpuBound)
         XCTAssertEqual(JobClassifier.classify(time(cpu: 5, wait: 5), efficiency: 0.5, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .starved)
         XCTAssertEqual(JobClassifier.classify(time(cpu: 1, io: 8, sleep: 1), efficiency: 0.1, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .ioBound)
+        // An fsync loop that also waits for a CPU after each wakeup is I/O-bound first; the
+        // wait is said too.
+        let io = JobClassifier.classify(time(cpu: 0.4, wait: 5, io: 3), efficiency: 0.04, allocatedCPUs: 1, thresholds: th, sleepsTimed: true, allocatedNs: 9e9)
+        XCTAssertEqual(io.classification, .ioBound)
+        XCTAssertTrue(io.recommendations.contains { $0.contains("kept off the CPU") }, "\(io.recommendations)")
         XCTAssertEqual(JobClassifier.classify(time(cpu: 0.01, sleep: 10), efficiency: 0.001, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .idleHeavy)
         XCTAssertEqual(JobClassifier.classify(JobTime(), efficiency: nil, allocatedCPUs: nil, thresholds: th, sleepsTimed: true).classification, .unknown)
         // A short burst of waiting behind a busy node is not starvation when the job mostly ran.
@@ -80,6 +85,7 @@ final class JobClassificationTests: XCTestCase {
     func testReportRendersEveryFormat() throws {
         var m = JobMeasure()
         m.time = time(cpu: 1, io: 3)
+        m.exitedThreads = 2
         let slurm = [SlurmJob(id: "9", name: "<io>", user: "u", uid: 5, state: "COMPLETED", cpus: 1, startTime: 100, endTime: 104)]
         let rows = JobRows.rows(measures: ["9": m], slurm: slurm, now: 500, thresholds: JobThresholds(), sleepsTimed: true)
         let r = JobsReport(session: .init(host: "h", generatedAt: "t", pinDirectory: "/p", jobsOption: true, selection: "jobs 9"), jobs: rows)
