@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import Yams
 
 /// What a job mostly did with its time.

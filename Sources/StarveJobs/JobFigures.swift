@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// Where a job's thread time went, summed over its threads (live and exited), ns. Every figure
 /// is cumulative: on-CPU since each thread started (the kernel's sum_exec_runtime), the rest

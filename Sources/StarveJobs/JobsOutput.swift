@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import Yams
 
 /// `starve-dump jobs` output formats.

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import Yams
 
 /// `starve-dump report`: a summary of jobs (session, jobs with metrics, classification and
@@ -112,7 +113,7 @@ public struct JobsReport: Sendable, Encodable {
         return o
     }
 
-    static let segments: [(name: String, color: String, value: (JobRow) -> Double)] = [
+    static let segments: [(name: String, color: String, value: @Sendable (JobRow) -> Double)] = [
         ("on CPU", "#2e7d32", { $0.split.onCPU }),
         ("run-queue wait", "#c62828", { $0.split.runQueueWait }),
         ("blocked in I/O", "#1565c0", { $0.split.blockedIO }),

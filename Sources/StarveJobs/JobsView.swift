@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 /// One row of `starve-dump jobs`: a Slurm job (or, `--by user`, a user's jobs together).
@@ -112,8 +113,7 @@ public final class JobAccountant {
     }
 
     private func readIO(tgid: UInt32, pid: UInt32) -> TaskIO? {
-        guard let data = FileManager.default.contents(atPath: "\(procRoot)/\(tgid)/task/\(pid)/io") else { return nil }
-        return TaskIO(procIO: String(decoding: data, as: UTF8.self))
+        HostFiles.read("\(procRoot)/\(tgid)/task/\(pid)/io").flatMap(TaskIO.init(procIO:))
     }
 }
 

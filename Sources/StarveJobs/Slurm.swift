@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 
 /// Slurm's view of the jobs: `squeue --json` (Slurm 21.08+; no slurmdbd needed). Finished jobs
 /// stay listed for the controller's MinJobAge (300 s by default).

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveCLI
+import StarveHost
+import StarveModel
 import StarveJobs
 import StarveMonitor
 
@@ -76,8 +78,7 @@ extension StarveDump {
                 (SLURM_CONF from the environment). docs/jobs.md.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(help: "Seconds between samples (and before the first).")
         var interval: Double = SamplerSettings.defaultInterval
@@ -116,7 +117,7 @@ extension StarveDump {
             let thresholds = try JobSource.thresholds(config: config)
             _ = try JobSource.slurmJobs(requiring: jobs)
             let signals = StopSignals()
-            let source = try JobSource(pinDir: pinDir, interval: interval, iterations: watch ? iterations : 1,
+            let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: watch ? iterations : 1,
                                        thresholds: thresholds, signals: signals)
             if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns) + "\n") }
             while let snapshot = try source.sampler.next() {
@@ -141,8 +142,7 @@ extension StarveDump {
                 with a chart per job of where its time went. docs/jobs.md.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(name: .customLong("job"), parsing: .upToNextOption, help: "The job ids to report on.")
         var jobs: [String] = []
@@ -203,11 +203,11 @@ extension StarveDump {
                 selection = "jobs that ran since \(isoTimestamp(t))"
             }
             let ids = slurm.map(\.id)
-            let source = try JobSource(pinDir: pinDir, interval: interval, iterations: 1, thresholds: thresholds, signals: nil)
+            let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: 1, thresholds: thresholds, signals: nil)
             guard let snapshot = try source.sampler.next() else { return }
             let rows = try source.rows(snapshot, slurm: slurm, by: .job, only: ids)
             let session = JobsReport.Session(host: ProcessInfo.processInfo.hostName, generatedAt: isoTimestamp(Date()),
-                                             pinDirectory: pinDir, jobsOption: source.sampler.collection.jobsEnabled,
+                                             pinDirectory: pins.pinDir, jobsOption: source.sampler.collection.jobsEnabled,
                                              selection: selection)
             let report = JobsReport(session: session, jobs: rows)
             let text: String

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveHost
+import StarveModel
 import XCTest
 import Yams
 
@@ -86,7 +87,7 @@ func jobKernelRuntimeNs(job: String) -> (ns: UInt64, threads: Int) {
             }
             for f in files {
                 for tid in ((try? String(contentsOfFile: f, encoding: .utf8)) ?? "").split(separator: "\n") {
-                    if let s = try? Schedstat(pid: pid_t(tid) ?? 0) { total += s.runtimeNs; threads += 1 }
+                    if let s = Schedstat.read(pid: pid_t(tid) ?? 0) { total += s.runNs; threads += 1 }
                 }
             }
         }

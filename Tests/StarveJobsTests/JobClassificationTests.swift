@@ -1,5 +1,5 @@
 import Foundation
-import StarveCore
+import StarveModel
 @testable import StarveJobs
 import XCTest
 
