@@ -8,12 +8,15 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
+        .executable(name: "starve-tune", targets: ["starve-tune"]),
         .library(name: "StarveModel", targets: ["StarveModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // YAML for the job views' thresholds file and YAML output (docs/jobs.md says why Yams).
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // YAML: policy files (starve-tune; a parser over libyaml that gives every node its line, so a
+        // bad policy is reported as `file:line: what is wrong`), the job views' thresholds file and
+        // their YAML output (docs/jobs.md).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
@@ -50,6 +53,16 @@ let package = Package(
         .target(name: "StarveCLI", dependencies: [
             "StarveBPF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The tuner: policies (YAML), the rule engine (pure: hysteresis, cooldowns, bounds, the
+        // global cap), cgroup / nice knobs, the audit log and rollback. Consumes Sampler snapshots.
+        .target(name: "StarveTune", dependencies: [
+            "StarveModel", "StarveHost", "StarveMonitor",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "starve-tune", dependencies: [
+            "StarveTune", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
             "StarveBPF", "StarveModel", "StarveHost", "StarveCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -69,6 +82,7 @@ let package = Package(
         ]),
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
+        .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve",
                                                                    .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveModel"]),

@@ -89,6 +89,9 @@ extension StarveLoad {
         @Flag(help: "No events: counters only.")
         var noEvents = false
 
+        @Flag(help: "Also count futex waits per thread (time blocked and how often; starve-dump processes/workloads, starve-tune). Off by default: it runs on every syscall (cost in docs/tuning.md).")
+        var futex = false
+
         @Flag(help: "Time each thread's sleeps, blocked in I/O or other (for starve-dump jobs: where a job's time went). Off by default: one task-storage lookup per sleeping switch-out and per wakeup (docs/overhead.md).")
         var jobs = false
 
@@ -143,6 +146,7 @@ extension StarveLoad {
             options.sampleOneIn = sample
             options.eventPids = eventPids
             options.eventsOff = noEvents
+            options.futex = futex
             options.jobs = jobs
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
