@@ -429,7 +429,7 @@ _Static_assert(sizeof(struct starve_futex_stats) == 16, "starve_futex_stats layo
  * What the --jobs option keeps per thread: struct starve_job_time above (in starve_task.job and
  * starve_exited.job). The programs' per-thread sleep bracket is BPF-side only (jobs.bpf.h).
  * Job identity (Slurm job, step, user) is not a kernel matter: the reader takes it from the
- * threads' cgroups and environment (Sources/StarveCore/Workloads). */
+ * threads' cgroups and environment (Sources/StarveModel/Workloads and StarveHost). */
 _Static_assert(sizeof(struct starve_job_time) == 16, "starve_job_time layout");
 
 /* The key of `job_exited`: what the threads of one Slurm job did before they exited, summed
