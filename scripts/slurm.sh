@@ -193,7 +193,13 @@ cmd_stop() {
   stop_pidfile "$STATE_DIR/run/slurmd.pid"
   stop_pidfile "$STATE_DIR/run/slurmctld.pid"
   stop_pidfile "$STATE_DIR/munge/munged.pid"
-  clean_job_cgroups
+  # Job cgroups are named by node, not by instance: another slurmd on this host (a site's, or a
+  # second instance) shares them, and its jobs must not be killed.
+  if [ -n "$(ps -C slurmd -o pid= 2>/dev/null)" ]; then
+    say "another slurmd runs on this host: its job cgroups under slurm_$NODE are left alone"
+  else
+    clean_job_cgroups
+  fi
   rm -rf "$STATE_DIR"
   say "Slurm stopped, $STATE_DIR removed"
 }

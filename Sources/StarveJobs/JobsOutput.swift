@@ -30,7 +30,7 @@ public enum JobsOutput {
                         f(r.blockedIOSeconds, 3), f(r.sleepSeconds, 3), String(r.voluntarySwitches), String(r.involuntarySwitches),
                         String(r.io.syscr), String(r.io.syscw), String(r.io.rchar), String(r.io.wchar), String(r.io.readBytes),
                         String(r.io.writeBytes), r.classification.rawValue, String(r.score), String(r.complete),
-                        r.recommendations.joined(separator: " | ")]) + "\n"
+                        r.recommendations.joined(separator: " | ")])
         }.joined()
     }
 

@@ -119,7 +119,7 @@ extension StarveDump {
             let signals = StopSignals()
             let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: watch ? iterations : 1,
                                        thresholds: thresholds, signals: signals)
-            if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns) + "\n") }
+            if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns)) }
             while let snapshot = try source.sampler.next() {
                 let rows = try source.rows(snapshot, slurm: try SlurmQueue.query(), by: by, only: jobs)
                 switch format {

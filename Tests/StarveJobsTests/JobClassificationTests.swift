@@ -96,5 +96,10 @@ final class JobClassificationTests: XCTestCase {
         XCTAssertTrue(html.contains("&lt;io&gt;"))
         XCTAssertFalse(html.contains("<script"))
         XCTAssertTrue(html.contains("<svg class=\"chart\""))
+        // CSV: one record per row, as many fields as the header.
+        let csv = JobsOutput.csvRows(SampleContext(sample: 1, timestamp: Date(timeIntervalSince1970: 0)), rows)
+        let lines = csv.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        XCTAssertEqual(lines.count, rows.count, csv)
+        XCTAssertEqual(CSV.parseRecord(lines[0]).count, JobsOutput.csvColumns.count)
     }
 }
