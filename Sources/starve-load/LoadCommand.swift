@@ -12,8 +12,8 @@ struct StarveLoad: ParsableCommand {
         commandName: "starve-load",
         abstract: "Load starve's scheduler probes into the kernel and pin their maps (root, or CAP_BPF + CAP_PERFMON).",
         discussion: """
-            Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_migrate_task, \
-            sched_pi_setprio and sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
+            Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_pi_setprio and \
+            sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
             on kernels without sched_info), pins their maps and links under the pin directory, and \
             exits. Collection continues until `starve-load unload`. Events (starvation, priority \
             inversion, priority-inheritance boosts, migration storms) go to a pinned ring buffer \

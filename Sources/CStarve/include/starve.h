@@ -161,7 +161,8 @@ struct starve_cpu {
 struct starve_stats {
 	__u64 switches;          /* sched_switch events */
 	__u64 wakeups;           /* sched_wakeup + sched_wakeup_new events */
-	__u64 migrations;        /* sched_migrate_task events */
+	__u64 migrations;        /* migrations of tracked threads, counted at their next switch-in
+	                          * (growth of se.nr_migrations; no program on sched_migrate_task) */
 	__u64 exits;             /* sched_process_exit events (task entries removed) */
 	__u64 tasks_created;     /* threads given task-local storage (at their first switch-in) */
 	__u64 storage_failures;  /* a thread could not be given task-local storage (no memory): its
