@@ -18,8 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // starve-export: OTLP/HTTP protobuf, code generated once from opentelemetry-proto and committed.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        // Policy files (starve-tune): a YAML 1.1 parser over libyaml that gives every node its
-        // line, so a bad policy is reported as `file:line: what is wrong`.
+        // YAML: policy files (starve-tune; a parser over libyaml that gives every node its line, so a
+        // bad policy is reported as `file:line: what is wrong`), the job views' thresholds file and
+        // their YAML output (docs/jobs.md).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -44,6 +45,9 @@ let package = Package(
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveModel", "StarveHost"]),
+        // HPC jobs: per Slurm job time split, efficiency, classification, reports; consumes the
+        // sampler's Snapshot and Slurm's squeue.
+        .target(name: "StarveJobs", dependencies: ["StarveModel", "StarveHost", "StarveMonitor", .product(name: "Yams", package: "Yams")]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
@@ -82,7 +86,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveJobs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
@@ -98,7 +102,9 @@ let package = Package(
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
         .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveModel"]),
         .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport",
+                                                                   .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

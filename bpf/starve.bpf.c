@@ -207,6 +207,8 @@ static __always_inline struct starve_stats *cpu_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
+#include "jobs.bpf.h" /* --jobs: off-CPU time by kind (HPC job views) */
+
 static __always_inline bool use_sched_info(void)
 {
 	return settings.wait_source == STARVE_WAIT_SOURCE_SCHED_INFO && starve_have_sched_info() &&
@@ -750,6 +752,8 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 			on_preempted(prev, next, nt, now);
 		else if (state == TASK_DEAD)
 			fold_thread(prev, task_state_of(prev));
+		else
+			jobs_switch_out_asleep(prev, state);
 	}
 
 	if (nt) {
@@ -867,6 +871,7 @@ int BPF_PROG(starve_sched_waking, struct task_struct *p)
 
 	if (st)
 		st->wakeups++;
+	jobs_waking(p);
 	if (!settings.events)
 		return 0;
 	if (use_sched_info()) {
@@ -988,6 +993,11 @@ static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 	key.cgroup_id = cached_cgroup_id(p, t);
 	key.tgid = p->tgid;
 	key.start = t->start;
+	if (settings.jobs) {
+		struct jobs_kernel_counts k = { runtime, vcsw, ivcsw, migrations };
+
+		jobs_fold_job(p, t, &k);
+	}
 	e = bpf_map_lookup_elem(&exited, &key);
 	if (!e) {
 		/* The first thread of its (cgroup, process) to exit (every short-lived process's
@@ -1042,6 +1052,7 @@ static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 			if (t->wait_hist[i])
 				__sync_fetch_and_add(&e->wait_hist[i], t->wait_hist[i]);
 		}
+		jobs_fold(p, &e->job);
 	} else if (st && !t->folded) {
 		st->exited_dropped++;
 	}
@@ -1165,6 +1176,7 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 		r->preemptions_caused = t->preemptions_caused;
 		r->migration_storms = t->migration_storms;
 		__builtin_memcpy(r->pairs, t->pairs, sizeof(r->pairs));
+		jobs_read(p, &r->job);
 		if (!use_sched_info())
 			r->queued_at_ns = t->queued_at_ns;
 		if (r->queued_at_ns)

@@ -29,8 +29,9 @@ usage: scripts/run.sh COMMAND [ARGS...]
                per-cgroup verdicts and starvation events with stacks; unload (root; pins at
                $DEMO_PIN_DIR)
   test         install what is needed (the build's packages and gnuplot-nox, util-linux,
-               passwd, prometheus, python3-venv, systemd; opentelemetry-proto from PyPI in a
-               venv under .build), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
+               passwd, prometheus, python3-venv, systemd, slurm-wlm, munge, chromium;
+               opentelemetry-proto from PyPI in a venv under .build), build, run all tests (root
+               for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
   bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it: --quick,
@@ -51,8 +52,10 @@ BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
 # makes and removes its users and group), prometheus (Prometheus 2.42 and promtool: ExportLiveTests
 # scrapes starve-export with a real Prometheus, RulesTests checks and unit-tests the shipped rules),
 # python3-venv (the OTLP test's receiver decodes with opentelemetry-proto from PyPI, in a venv),
-# systemd (systemd-analyze verify on the shipped units).
-TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd)
+# systemd (systemd-analyze verify on the shipped units), slurm-wlm and munge (JobsLiveTests start a
+# one-node Slurm with scripts/slurm.sh and submit jobs to it), chromium (JobsLiveTests render the
+# HTML report headless and check its console).
+TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd slurm-wlm munge chromium)
 # PyPI packages the tests use, in a venv under the build directory ($ROOT/.build/test-venv):
 # the official OTLP protobuf bindings (ExportOTLPTests' receiver, scripts/otlp-receiver.py).
 TEST_PYTHON_PACKAGES=(opentelemetry-proto==1.45.2)

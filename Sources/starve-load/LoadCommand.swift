@@ -92,6 +92,9 @@ extension StarveLoad {
         @Flag(help: "Also count futex waits per thread (time blocked and how often; starve-dump processes/workloads, starve-tune). Off by default: it runs on every syscall (cost in docs/tuning.md).")
         var futex = false
 
+        @Flag(help: "Time each thread's sleeps, blocked in I/O or other (for starve-dump jobs: where a job's time went). Off by default: one task-storage lookup per sleeping switch-out and per wakeup (docs/overhead.md).")
+        var jobs = false
+
         @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
         var waitSource: String?
 
@@ -144,6 +147,7 @@ extension StarveLoad {
             options.eventPids = eventPids
             options.eventsOff = noEvents
             options.futex = futex
+            options.jobs = jobs
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
             let report: LoadReport
