@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveModel", "StarveHost"]),
         // HPC jobs: per Slurm job time split, efficiency, classification, reports; consumes the
         // sampler's Snapshot and Slurm's squeue.
-        .target(name: "StarveJobs", dependencies: ["StarveModel", "StarveHost", "StarveMonitor", .product(name: "Yams", package: "Yams")]),
+        .target(name: "StarveJobs", dependencies: ["StarveModel", "StarveHost", "StarveMonitor", "StarveBPF", .product(name: "Yams", package: "Yams")]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),

@@ -67,8 +67,9 @@ static __always_inline int starve_futex_is_wait(int op)
 	return 0;
 }
 
-SEC("?tp_btf/sys_enter")
-int BPF_PROG(starve_futex_enter, struct pt_regs *regs, long id)
+/* The sys_enter half: its own program (starve_futex_enter), or called from the syscalls
+ * program when --syscalls is on too (sysnet.bpf.h), so one program runs per syscall entry. */
+static __always_inline int futex_on_enter(struct pt_regs *regs, long id)
 {
 	struct starve_futex_thread *f, fresh = {};
 	struct starve_futex_stats *st;
@@ -95,6 +96,12 @@ int BPF_PROG(starve_futex_enter, struct pt_regs *regs, long id)
 	if (st)
 		st->enters++;
 	return 0;
+}
+
+SEC("?tp_btf/sys_enter")
+int BPF_PROG(starve_futex_enter, struct pt_regs *regs, long id)
+{
+	return futex_on_enter(regs, id);
 }
 
 SEC("?tp_btf/sys_exit")

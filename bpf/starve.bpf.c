@@ -1188,3 +1188,6 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 
 /* Futex contention (starve-load --futex): its own programs and maps, off the hot path. */
 #include "futex.bpf.h"
+
+/* Syscalls by number and network bytes (starve-load --syscalls / --net): off the hot path. */
+#include "sysnet.bpf.h"

@@ -274,6 +274,34 @@ public final class PinnedCollection {
         return out
     }
 
+    /// Whether the load counts syscalls (--syscalls) / network bytes (--net).
+    public var hasSyscalls: Bool { config.flags & UInt32(STARVE_CONFIG_SYSCALLS) != 0 }
+    public var hasNet: Bool { config.flags & UInt32(STARVE_CONFIG_NET) != 0 }
+
+    /// Syscalls entered per (job id, process), by number, cumulative since the load; an entry
+    /// outlives its threads (exited ones included) until the LRU evicts it. Nil without --syscalls.
+    public func readSyscalls() throws -> [SysnetKey: [UInt32: UInt64]]? {
+        guard hasSyscalls else { return nil }
+        let map = try PinnedMap(path: layout.map(PinLayout.sysCountsMap), key: starve_sys_key.self, value: UInt64.self)
+        var out: [SysnetKey: [UInt32: UInt64]] = [:]
+        try map.forEach(key: starve_sys_key.self, value: UInt64.self) { k, v in
+            out[SysnetKey(jobID: k.job_id, tgid: k.tgid), default: [:]][k.nr, default: 0] &+= v
+        }
+        return out
+    }
+
+    /// Inet socket bytes per (job id, process), cumulative since the load. Nil without --net.
+    public func readNet() throws -> [SysnetKey: NetBytes]? {
+        guard hasNet else { return nil }
+        let map = try PinnedMap(path: layout.map(PinLayout.netBytesMap), key: starve_net_key.self, value: starve_net_bytes.self)
+        var out: [SysnetKey: NetBytes] = [:]
+        try map.forEach(key: starve_net_key.self, value: starve_net_bytes.self) { k, v in
+            out[SysnetKey(jobID: k.job_id, tgid: k.tgid)] = NetBytes(sentBytes: v.sent_bytes, receivedBytes: v.received_bytes,
+                                                                    sends: v.sends, receives: v.receives)
+        }
+        return out
+    }
+
     /// Whether the load has futex contention (starve-load --futex).
     public var hasFutex: Bool { config.flags & UInt32(STARVE_CONFIG_FUTEX) != 0 }
 
@@ -336,5 +364,30 @@ public final class PinnedCollection {
             s.migrationStorms &+= c.migration_storms
         }
         return s
+    }
+}
+
+/// A process of a Slurm job (job 0: none), the key of the syscall and network counts.
+public struct SysnetKey: Hashable, Sendable {
+    public var jobID: UInt64
+    public var tgid: UInt32
+    public init(jobID: UInt64, tgid: UInt32) { self.jobID = jobID; self.tgid = tgid }
+}
+
+/// Inet socket bytes moved (sock:sock_send_length / sock_recv_length), cumulative.
+public struct NetBytes: Hashable, Sendable, Codable {
+    public var sentBytes: UInt64 = 0
+    public var receivedBytes: UInt64 = 0
+    public var sends: UInt64 = 0
+    public var receives: UInt64 = 0
+    public init(sentBytes: UInt64 = 0, receivedBytes: UInt64 = 0, sends: UInt64 = 0, receives: UInt64 = 0) {
+        self.sentBytes = sentBytes; self.receivedBytes = receivedBytes; self.sends = sends; self.receives = receives
+    }
+    public static func + (a: NetBytes, b: NetBytes) -> NetBytes {
+        NetBytes(sentBytes: a.sentBytes &+ b.sentBytes, receivedBytes: a.receivedBytes &+ b.receivedBytes,
+                 sends: a.sends &+ b.sends, receives: a.receives &+ b.receives)
+    }
+    enum CodingKeys: String, CodingKey {
+        case sentBytes = "sent_bytes", receivedBytes = "received_bytes", sends, receives
     }
 }

@@ -46,6 +46,10 @@ public struct LoadOptions: Sendable {
     public var waitSource: WaitSource?
     /// Futex contention per thread (bpf/futex.bpf.h): off by default, it runs on every syscall.
     public var futex = false
+    /// Syscalls by number per (job, process) (bpf/sysnet.bpf.h): off by default, it runs on every syscall.
+    public var syscalls = false
+    /// Inet socket bytes sent/received per (job, process) (bpf/sysnet.bpf.h): off by default.
+    public var net = false
 
     /// Where the programs take run-queue waits from.
     public enum WaitSource: String, Sendable, CaseIterable {
@@ -78,6 +82,8 @@ public struct LoadOptions: Sendable {
         }
         if let v = inversionMinNs { s.inversion_min_ns = v }
         if let v = stormMigrations { s.storm_migrations = v }
+        s.sysnet = (syscalls ? UInt32(STARVE_SYSNET_SYSCALLS) : 0) | (net ? UInt32(STARVE_SYSNET_NET) : 0)
+            | (syscalls && futex ? UInt32(STARVE_SYSNET_FUTEX_SHARED) : 0)
         if let v = stormWindowNs { s.storm_window_ns = v }
         if let v = rateLimit { s.rate_limit = v }
         if let v = sampleOneIn { s.sample_one_in = max(1, v) }
@@ -161,6 +167,16 @@ public enum Collector {
                 try object.setMaxEntries(map: PinLayout.futexThreadsMap, UInt32(STARVE_DEFAULT_MAX_FUTEX_THREADS))
                 for name in PinLayout.futexPrograms { try object.setAutoload(program: name, true) }
             }
+            if options.syscalls {
+                try object.setMaxEntries(map: PinLayout.sysCountsMap, UInt32(STARVE_DEFAULT_MAX_SYSCALL_KEYS))
+                try object.setAutoload(program: PinLayout.syscallsProgram, true)
+                // One sys_enter program, not two: the syscalls program does futex's entry work too.
+                if options.futex { try object.setAutoload(program: PinLayout.futexPrograms[0], false) }
+            }
+            if options.net {
+                try object.setMaxEntries(map: PinLayout.netBytesMap, UInt32(STARVE_DEFAULT_MAX_NET_KEYS))
+                for name in PinLayout.netPrograms { try object.setAutoload(program: name, true) }
+            }
             settings = s
         }
         try steps.reach("open")
@@ -177,6 +193,7 @@ public enum Collector {
             config.max_exited = options.maxExited
             config.stacks_bytes = options.stacksBytes
             config.flags = (options.groupStacks ? UInt32(STARVE_CONFIG_GROUP_STACKS) : 0) | (options.futex ? UInt32(STARVE_CONFIG_FUTEX) : 0)
+                | (options.syscalls ? UInt32(STARVE_CONFIG_SYSCALLS) : 0) | (options.net ? UInt32(STARVE_CONFIG_NET) : 0)
             var key: UInt32 = 0
             try check(bpf_map_update_elem(try object.mapFD(PinLayout.configMap), &key, &config, UInt64(BPF_ANY)), "write \(PinLayout.configMap)")
             let pidsFD = try object.mapFD(PinLayout.eventPidsMap)

@@ -49,4 +49,10 @@ public struct PinLayout: Sendable, Equatable {
     public static let futexThreadsMap = "futex_threads"
     public static let futexStatsMap = "futex_stats"
     public static let futexPrograms = ["starve_futex_enter", "starve_futex_exit"]
+    /// Syscalls by number and network bytes per (job, process) (starve-load --syscalls / --net).
+    public static let sysCountsMap = "sys_counts"
+    public static let netBytesMap = "net_bytes"
+    public static let sysnetStatsMap = "sysnet_stats"
+    public static let syscallsProgram = "starve_syscalls_enter"
+    public static let netPrograms = ["starve_net_send", "starve_net_recv"]
 }

@@ -30,6 +30,8 @@ public struct CollectorStatus: Sendable {
     public var threads: Int?
     /// Futex contention counters (`futex_stats`, summed over CPUs); nil without --futex.
     public var futex: (enters: UInt64, insertFailures: UInt64)?
+    /// Syscall / network counting drops (`sysnet_stats`); nil without --syscalls and --net.
+    public var sysnet: (syscallInsertFailures: UInt64, netInsertFailures: UInt64, storageFailures: UInt64)?
     /// Live entries of `preempt_pairs` (nil: not read).
     public var pairsLive: Int? { maps.first { $0.name == PinLayout.pairsMap }?.entries }
     /// Live entries of `exited` (nil: not read).
@@ -95,6 +97,11 @@ public struct CollectorStatus: Sendable {
                 counters.append(["futex waits entered (--futex)", String(f.enters)])
                 counters.append(["dropped: futex waits of threads without a futex_threads entry", String(f.insertFailures)])
             }
+            if let s = sysnet {
+                counters.append(["dropped: syscalls without a sys_counts entry (--syscalls)", String(s.syscallInsertFailures)])
+                counters.append(["dropped: socket transfers without a net_bytes entry (--net)", String(s.netInsertFailures)])
+                counters.append(["syscalls/transfers counted under no job: no per-thread cache", String(s.storageFailures)])
+            }
             out += renderTable(headers: ["COUNTER", "VALUE"], rows: counters, leftAligned: [0])
         }
         return out
@@ -125,6 +132,13 @@ extension Collector {
                 try map.requireShape(key: UInt32.self, value: starve_futex_stats.self, perCPU: true)
                 let perCPU = try map.perCPUValues(as: starve_futex_stats.self)
                 status.futex = (perCPU.reduce(0) { $0 &+ $1.enters }, perCPU.reduce(0) { $0 &+ $1.insert_failures })
+            }
+            if name == PinLayout.sysnetStatsMap, status.abiVersion != nil,
+               ((try? PinnedCollection.readConfig(layout: layout))?.flags ?? 0) & UInt32(STARVE_CONFIG_SYSCALLS | STARVE_CONFIG_NET) != 0 {
+                try map.requireShape(key: UInt32.self, value: starve_sysnet_stats.self, perCPU: true)
+                let perCPU = try map.perCPUValues(as: starve_sysnet_stats.self)
+                status.sysnet = (perCPU.reduce(0) { $0 &+ $1.syscall_insert_failures }, perCPU.reduce(0) { $0 &+ $1.net_insert_failures },
+                                 perCPU.reduce(0) { $0 &+ $1.storage_failures })
             }
             if name == PinLayout.statsMap {
                 try map.requireShape(key: UInt32.self, value: starve_stats.self, perCPU: true)

@@ -9,7 +9,7 @@ public enum JobClass: String, Sendable, Codable, CaseIterable {
     case starved
     /// Blocked in I/O (asleep in io_schedule: fsync, page and buffer I/O).
     case ioBound = "io-bound"
-    /// Moving bytes over the network (needs network figures; none are collected yet: never chosen).
+    /// Moving bytes over the network (inet bytes per second, load --net).
     case networkBound = "network-bound"
     /// On a CPU most of its time.
     case cpuBound = "cpu-bound"
@@ -38,6 +38,10 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     public var idleHeavyMinIdlePercent: Double = 60
     /// Efficiency (CPU time / (elapsed x allocated CPUs)) below this gets a recommendation.
     public var lowEfficiency: Double = 0.5
+    /// network-bound: inet bytes sent + received per second of elapsed time at least this many
+    /// MB (10^6), load --net; checked after io-bound and starved, before cpu-bound (moving bytes
+    /// over loopback or a NIC costs CPU too: a job that moves this much is about the network).
+    public var networkBoundMinMBPerS: Double = 10
 
     public init() {}
 
@@ -48,6 +52,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
         case cpuBoundMinCPUPercent = "cpu_bound_min_cpu_percent"
         case idleHeavyMinIdlePercent = "idle_heavy_min_idle_percent"
         case lowEfficiency = "low_efficiency"
+        case networkBoundMinMBPerS = "network_bound_min_mb_per_s"
     }
 
     /// The documented default file's text (docs/jobs.md shows it; `starve-dump jobs
@@ -62,6 +67,8 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     cpu_bound_min_cpu_percent: 60       # cpu-bound: on a CPU >= this share
     idle_heavy_min_idle_percent: 60     # idle-heavy: idle (not on a CPU, queued or in I/O) >= this
     low_efficiency: 0.5                 # CPU time / (elapsed x allocated CPUs) below this: advice
+    network_bound_min_mb_per_s: 10      # network-bound: inet MB (10^6) sent + received per second
+                                        # of elapsed time >= this (needs starve-load --net)
 
     """
 
@@ -75,7 +82,8 @@ public struct JobThresholds: Sendable, Equatable, Codable {
         guard let node else { return JobThresholds() }
         guard let map = node as? [String: Any] else { throw StarveError("expected a mapping of thresholds at the top level") }
         let known = Set(["starved_min_wait_percent", "starved_min_wait_per_cpu", "io_bound_min_blocked_percent",
-                         "cpu_bound_min_cpu_percent", "idle_heavy_min_idle_percent", "low_efficiency"])
+                         "cpu_bound_min_cpu_percent", "idle_heavy_min_idle_percent", "low_efficiency",
+                         "network_bound_min_mb_per_s"])
         if let bad = map.keys.sorted().first(where: { !known.contains($0) }) {
             throw StarveError("unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -99,6 +107,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
         if let v = try number("cpu_bound_min_cpu_percent", 0...100) { t.cpuBoundMinCPUPercent = v }
         if let v = try number("idle_heavy_min_idle_percent", 0...100) { t.idleHeavyMinIdlePercent = v }
         if let v = try number("low_efficiency", 0...1) { t.lowEfficiency = v }
+        if let v = try number("network_bound_min_mb_per_s", 0...1_000_000) { t.networkBoundMinMBPerS = v }
         return t
     }
 
@@ -164,7 +173,7 @@ public struct JobVerdict: Sendable, Equatable, Codable {
 /// Classification: pure, on a job's figures and the thresholds.
 public enum JobClassifier {
     public static func classify(_ t: JobTime, efficiency: Double?, allocatedCPUs: Int?, thresholds: JobThresholds,
-                                sleepsTimed: Bool, allocatedNs: Double? = nil) -> JobVerdict {
+                                sleepsTimed: Bool, allocatedNs: Double? = nil, networkBytesPerSecond: Double? = nil) -> JobVerdict {
         let split = JobSplit(t, allocatedNs: allocatedNs)
         var recs: [String] = []
         let cls: JobClass
@@ -179,6 +188,8 @@ public enum JobClassifier {
             cls = .ioBound
         } else if starvedToo {
             cls = .starved
+        } else if let r = networkBytesPerSecond, r >= thresholds.networkBoundMinMBPerS * 1e6 {
+            cls = .networkBound
         } else if split.onCPU >= thresholds.cpuBoundMinCPUPercent {
             cls = .cpuBound
         } else if split.idle >= thresholds.idleHeavyMinIdlePercent {
@@ -202,7 +213,10 @@ public enum JobClassifier {
         case .idleHeavy:
             recs.append("idle \(formatFixed(split.idle, decimals: 0)) % of its allocation: its CPUs sit unused; "
                         + "request fewer CPUs or a shorter time limit, or check what it waits for")
-        case .cpuBound, .mixed, .networkBound, .unknown, .starved:
+        case .networkBound:
+            recs.append("moved \(formatFixed((networkBytesPerSecond ?? 0) / 1e6, decimals: 1)) MB/s over the network: its time goes to "
+                        + "sending and receiving; send larger messages, overlap communication with computation, or place it next to its peer")
+        case .cpuBound, .mixed, .unknown, .starved:
             break
         }
         if let e = efficiency, e < thresholds.lowEfficiency, cls != .starved {

@@ -1,4 +1,5 @@
 import Foundation
+import StarveBPF
 import StarveHost
 import StarveModel
 
@@ -116,6 +117,10 @@ public struct JobMeasure: Sendable, Equatable {
     /// Whether the exited threads' work is complete (load --jobs: folded per job in the kernel)
     /// or only that of processes seen alive by this reader.
     public var exitedComplete = false
+    /// Syscalls entered by number (load --syscalls; nil without it).
+    public var syscalls: [UInt32: UInt64]?
+    /// Inet socket bytes (load --net; nil without it).
+    public var net: NetBytes?
 
     public init() {}
 

@@ -16,6 +16,7 @@ public enum JobsOutput {
         "idle_percent", "run_queue_wait_s", "wait_after_wakeup_s", "wait_after_preemption_s", "wait_throttled_s",
         "blocked_io_s", "sleep_s", "voluntary_switches", "involuntary_switches", "read_syscalls", "write_syscalls",
         "rchar", "wchar", "read_bytes", "write_bytes", "classification", "score", "complete", "recommendations",
+        "syscalls", "top_syscalls", "net_sent_bytes", "net_received_bytes",
     ]
 
     static func f(_ x: Double, _ d: Int = 1) -> String { formatFixed(x, decimals: d) }
@@ -30,7 +31,9 @@ public enum JobsOutput {
                         f(r.blockedIOSeconds, 3), f(r.sleepSeconds, 3), String(r.voluntarySwitches), String(r.involuntarySwitches),
                         String(r.io.syscr), String(r.io.syscw), String(r.io.rchar), String(r.io.wchar), String(r.io.readBytes),
                         String(r.io.writeBytes), r.classification.rawValue, String(r.score), String(r.complete),
-                        r.recommendations.joined(separator: " | ")])
+                        r.recommendations.joined(separator: " | "), r.syscalls.map { String($0) } ?? "",
+                        (r.topSyscalls ?? []).map { "\($0.name):\($0.count)" }.joined(separator: " "),
+                        r.network.map { String($0.sentBytes) } ?? "", r.network.map { String($0.receivedBytes) } ?? ""])
         }.joined()
     }
 
@@ -55,18 +58,23 @@ public enum JobsOutput {
         let byUser = by == "user"
         let headers = [byUser ? "USER" : "JOBID", byUser ? "JOBS" : "NAME", byUser ? "RUNNING_CPUS" : "USER", byUser ? "-" : "STATE",
                        byUser ? "" : "CPUS", "ELAPSED_S", "CPU_S", "CPU%", "EFF%", "ONCPU%", "RQWAIT%", "IOWAIT%", "IDLE%",
-                       "SWITCHES", "WRITE_MB", "CLASS", "SCORE"].enumerated().filter { !(byUser && ($0.offset == 3 || $0.offset == 4)) }.map(\.element)
+                       "SWITCHES", "WRITE_MB", "SYSCALLS", "NET_MB", "CLASS", "SCORE"].enumerated().filter { !(byUser && ($0.offset == 3 || $0.offset == 4)) }.map(\.element)
         let body: [[String]] = rows.map { r in
             var cells = byUser ? [r.user, r.name, String(r.allocatedCPUs)] : [r.jobID, r.name, r.user, r.state, String(r.allocatedCPUs)]
             cells += [f(r.elapsedSeconds), f(r.cpuSeconds, 2), f(r.cpuPercent), r.efficiency.map { f(100 * $0) } ?? "-",
                       f(r.split.onCPU), f(r.split.runQueueWait), f(r.split.blockedIO), f(r.split.idle),
                       String(r.voluntarySwitches &+ r.involuntarySwitches), f(Double(r.io.writeBytes) / 1e6, 2),
+                      r.syscalls.map { String($0) } ?? "-",
+                      r.network.map { f(Double($0.sentBytes &+ $0.receivedBytes) / 1e6, 2) } ?? "-",
                       r.classification.rawValue, String(r.score)]
             return cells
         }
         var out = "sample \(context.sample) at \(isoTimestamp(context.timestamp)): \(rows.count) \(byUser ? "users" : "jobs")\n"
-        out += renderTable(headers: headers, rows: body, leftAligned: byUser ? [0, 1, 11] : [1, 2, 3, 14])
+        out += renderTable(headers: headers, rows: body, leftAligned: byUser ? [0, 1, 13] : [1, 2, 3, 16])
         for r in rows where r.classification != .unknown {
+            if let top = r.topSyscalls, !top.isEmpty {
+                out += "  \(byUser ? r.user : "job " + r.jobID): top syscalls " + top.map { "\($0.name) \($0.count)" }.joined(separator: ", ") + "\n"
+            }
             for rec in r.recommendations where !rec.hasPrefix("none") { out += "  \(byUser ? r.user : "job " + r.jobID): \(rec)\n" }
         }
         return out

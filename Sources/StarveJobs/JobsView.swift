@@ -1,4 +1,5 @@
 import Foundation
+import StarveBPF
 import StarveHost
 import StarveModel
 import StarveMonitor
@@ -40,6 +41,11 @@ public struct JobRow: Sendable, Equatable, Codable {
     public var recommendations: [String]
     /// Whether exited threads are all counted (load --jobs) and sleeps timed.
     public var complete: Bool
+    /// Syscalls entered since the load, all and the most frequent by name (load --syscalls).
+    public var syscalls: UInt64?
+    public var topSyscalls: [SyscallCount]?
+    /// Inet socket bytes sent and received since the load (load --net).
+    public var network: NetBytes?
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", name, user, state
@@ -51,6 +57,22 @@ public struct JobRow: Sendable, Equatable, Codable {
         case blockedIOSeconds = "blocked_io_s", sleepSeconds = "sleep_s", split = "time_split_percent"
         case voluntarySwitches = "voluntary_switches", involuntarySwitches = "involuntary_switches"
         case io, classification, score, recommendations, complete
+        case syscalls, topSyscalls = "top_syscalls", network
+    }
+}
+
+/// One syscall's count.
+public struct SyscallCount: Sendable, Equatable, Codable {
+    public var name: String
+    public var count: UInt64
+    public init(name: String, count: UInt64) { self.name = name; self.count = count }
+
+    /// The `n` most frequent, by name (ties by name).
+    public static func top(_ counts: [UInt32: UInt64], _ n: Int) -> [SyscallCount] {
+        var byName: [String: UInt64] = [:]
+        for (nr, c) in counts { byName[SyscallNames.name(nr), default: 0] &+= c }
+        return byName.map { SyscallCount(name: $0.key, count: $0.value) }
+            .sorted { ($1.count, $0.name) < ($0.count, $1.name) }.prefix(n).map { $0 }
     }
 }
 
@@ -68,7 +90,8 @@ public final class JobAccountant {
 
     /// The measures per job id as of `snapshot`. `jobExited`: the `job_exited` map, nil when the
     /// load has no --jobs.
-    public func measure(_ snapshot: Snapshot, jobExited: [UInt64: (work: ThreadWork, io: TaskIO)]?) -> [String: JobMeasure] {
+    public func measure(_ snapshot: Snapshot, jobExited: [UInt64: (work: ThreadWork, io: TaskIO)]?,
+                        syscalls: [SysnetKey: [UInt32: UInt64]]? = nil, net: [SysnetKey: NetBytes]? = nil) -> [String: JobMeasure] {
         var out: [String: JobMeasure] = [:]
         var processes: [String: Set<ProcessKey>] = [:]
         for t in snapshot.threads {
@@ -109,6 +132,30 @@ public final class JobAccountant {
             }
         }
         for (job, p) in processes { out[job]?.processes = p.count }
+        // Syscalls and network bytes: keyed by (job, process) in the kernel; a process the
+        // kernel saw outside a job cgroup (job 0) counts for the job this reader saw it in.
+        let jobOfTgid = Dictionary(processJob.map { ($0.key.tgid, $0.value) }, uniquingKeysWith: { a, _ in a })
+        func job(_ k: SysnetKey) -> String? { k.jobID != 0 ? String(k.jobID) : jobOfTgid[k.tgid] }
+        if let syscalls {
+            for k in out.keys { out[k]!.syscalls = [:] }
+            for (k, counts) in syscalls {
+                guard let j = job(k) else { continue }
+                var m = out[j] ?? JobMeasure()
+                var s = m.syscalls ?? [:]
+                for (nr, c) in counts { s[nr, default: 0] &+= c }
+                m.syscalls = s
+                out[j] = m
+            }
+        }
+        if let net {
+            for k in out.keys { out[k]!.net = out[k]!.net ?? NetBytes() }
+            for (k, b) in net {
+                guard let j = job(k) else { continue }
+                var m = out[j] ?? JobMeasure()
+                m.net = (m.net ?? NetBytes()) + b
+                out[j] = m
+            }
+        }
         return out
     }
 
@@ -119,6 +166,9 @@ public final class JobAccountant {
 
 /// Rows from measures and Slurm's records: pure.
 public enum JobRows {
+    /// How many syscalls by name a row lists (the most frequent).
+    public static let topSyscalls = 5
+
     /// One row per Slurm job that has started (and per measured job Slurm no longer lists),
     /// jobs by id.
     public static func rows(measures: [String: JobMeasure], slurm: [SlurmJob], now: Double, thresholds: JobThresholds,
@@ -151,8 +201,10 @@ public enum JobRows {
         let cpuS = Double(t.onCPUNs) / 1e9
         let efficiency: Double? = allocatedCPUSeconds > 0 && m.isMeasured ? cpuS / allocatedCPUSeconds : nil
         let allocatedNs: Double? = allocatedCPUSeconds > 0 ? allocatedCPUSeconds * 1e9 : nil
+        let netRate: Double? = m.net.flatMap { n in elapsed > 0 ? Double(n.sentBytes &+ n.receivedBytes) / elapsed : nil }
         var verdict = JobClassifier.classify(t, efficiency: efficiency, allocatedCPUs: cpus > 0 ? cpus : nil,
-                                             thresholds: thresholds, sleepsTimed: sleepsTimed, allocatedNs: allocatedNs)
+                                             thresholds: thresholds, sleepsTimed: sleepsTimed, allocatedNs: allocatedNs,
+                                             networkBytesPerSecond: netRate)
         if !m.isMeasured {
             verdict = JobVerdict(classification: .unknown, score: 0, recommendations: [
                 "not measured: no thread of it was seen (it ran before starve-load, or its threads exited before a read without --jobs)"])
@@ -166,7 +218,9 @@ public enum JobRows {
                       sleepSeconds: Double(t.sleepNs) / 1e9, split: JobSplit(t, allocatedNs: allocatedNs), voluntarySwitches: t.voluntarySwitches,
                       involuntarySwitches: t.involuntarySwitches, io: m.io, classification: verdict.classification,
                       score: verdict.score, recommendations: verdict.recommendations,
-                      complete: sleepsTimed && (m.exitedComplete || m.liveThreads > 0 && m.exitedThreads == 0))
+                      complete: sleepsTimed && (m.exitedComplete || m.liveThreads > 0 && m.exitedThreads == 0),
+                      syscalls: m.syscalls.map { $0.values.reduce(0, &+) },
+                      topSyscalls: m.syscalls.map { SyscallCount.top($0, topSyscalls) }, network: m.net)
     }
 
     /// One row per user: the user's jobs summed (efficiency over their allocated CPU-seconds).
@@ -187,6 +241,8 @@ public enum JobRows {
             g.m.exitedThreads &+= m.exitedThreads
             g.m.processes += m.processes
             g.m.exitedComplete = m.exitedComplete
+            if let s = m.syscalls { g.m.syscalls = (g.m.syscalls ?? [:]).merging(s, uniquingKeysWith: &+) }
+            if let n = m.net { g.m.net = (g.m.net ?? NetBytes()) + n }
             groups[j.user] = g
         }
         return groups.keys.sorted().map { user in

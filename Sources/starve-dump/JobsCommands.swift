@@ -50,7 +50,8 @@ struct JobSource {
 
     /// The rows of one snapshot.
     func rows(_ snapshot: Snapshot, slurm: [SlurmJob], by: JobsGrouping, only ids: [String]) throws -> [JobRow] {
-        let measures = accountant.measure(snapshot, jobExited: try sampler.collection.readJobExited())
+        let measures = accountant.measure(snapshot, jobExited: try sampler.collection.readJobExited(),
+                                          syscalls: try sampler.collection.readSyscalls(), net: try sampler.collection.readNet())
         let timed = sampler.collection.jobsEnabled
         let now = snapshot.context.timestamp.timeIntervalSince1970
         let selected = ids.isEmpty ? slurm : slurm.filter { ids.contains($0.id) }

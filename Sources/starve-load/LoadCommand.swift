@@ -95,6 +95,12 @@ extension StarveLoad {
         @Flag(help: "Time each thread's sleeps, blocked in I/O or other (for starve-dump jobs: where a job's time went). Off by default: one task-storage lookup per sleeping switch-out and per wakeup (docs/overhead.md).")
         var jobs = false
 
+        @Flag(help: "Count syscalls by name per job and process (starve-dump jobs: top syscalls). Off by default: one hash update on every syscall (docs/overhead.md).")
+        var syscalls = false
+
+        @Flag(help: "Count TCP/UDP (inet socket) bytes sent and received per job and process (starve-dump jobs). Off by default: one hash update per socket send/receive (docs/overhead.md).")
+        var net = false
+
         @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
         var waitSource: String?
 
@@ -148,6 +154,8 @@ extension StarveLoad {
             options.eventsOff = noEvents
             options.futex = futex
             options.jobs = jobs
+            options.syscalls = syscalls
+            options.net = net
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
             let report: LoadReport

@@ -218,7 +218,7 @@ struct starve_settings {
 	__u32 wait_source;        /* enum starve_wait_source */
 	__u32 events;             /* 0: no events at all (counters only) */
 	__u32 jobs;               /* 1: time sleeps, blocked in I/O or not (bpf/jobs.bpf.h); 0: off */
-	__u32 _pad_jobs;
+	__u32 sysnet;             /* STARVE_SYSNET_* bits: syscalls by name, network bytes (bpf/sysnet.bpf.h) */
 	__u64 _reserved[3];
 };
 
@@ -465,5 +465,54 @@ _Static_assert(sizeof(struct starve_job_key) == 8, "starve_job_key layout");
 _Static_assert(sizeof(struct starve_job_io) == 64, "starve_job_io layout");
 _Static_assert(sizeof(struct starve_job_exited) == 528, "starve_job_exited layout");
 /* ==== end of jobs ==== */
+
+/* ==== syscalls and network bytes (starve-load --syscalls / --net; bpf/sysnet.bpf.h, docs/jobs.md) ====
+ * Both off by default. Counted per (Slurm job, process): a process's entry outlives its threads
+ * (exited threads included) until the LRU evicts it; the job id is that of jobs.bpf.h (0: none),
+ * cached per thread and read again only when the thread's css_set changes. */
+#define STARVE_SYSNET_SYSCALLS (1u << 0) /* settings.sysnet: count syscalls by number */
+#define STARVE_SYSNET_NET (1u << 1)      /* settings.sysnet: count TCP/UDP (inet) bytes sent/received */
+#define STARVE_SYSNET_FUTEX_SHARED (1u << 2) /* --futex too: the syscalls program does futex's sys_enter
+                                             * work, so one program, not two, runs per syscall entry */
+#define STARVE_CONFIG_SYSCALLS (1u << 2) /* the load has --syscalls: sys_counts is filled */
+#define STARVE_CONFIG_NET (1u << 3)      /* the load has --net: net_bytes is filled */
+#define STARVE_DEFAULT_MAX_SYSCALL_KEYS 16384
+#define STARVE_DEFAULT_MAX_NET_KEYS 4096
+
+/* `sys_counts` key: one syscall number of one process of one job. Value: __u64, calls entered. */
+struct starve_sys_key {
+	__u64 job_id; /* Slurm job (job_<id> cgroup ancestor), 0: none */
+	__u32 tgid;
+	__u32 nr;     /* the syscall number of the running ABI */
+};
+
+/* `net_bytes` key: one process of one job. */
+struct starve_net_key {
+	__u64 job_id;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+/* `net_bytes` value: inet (AF_INET, AF_INET6) socket bytes, from sock:sock_send_length and
+ * sock:sock_recv_length (every sendmsg/recvmsg path: send*, recv*, read/write on a socket). */
+struct starve_net_bytes {
+	__u64 sent_bytes;
+	__u64 received_bytes;
+	__u64 sends;    /* sends that moved bytes */
+	__u64 receives; /* receives that moved bytes */
+};
+
+/* `sysnet_stats`, per CPU: what could not be counted. */
+struct starve_sysnet_stats {
+	__u64 syscall_insert_failures; /* a syscall not counted: no sys_counts entry */
+	__u64 net_insert_failures;     /* bytes not counted: no net_bytes entry */
+	__u64 storage_failures;        /* no per-thread cache: counted under job 0 */
+	__u64 _reserved;
+};
+_Static_assert(sizeof(struct starve_sys_key) == 16, "starve_sys_key layout");
+_Static_assert(sizeof(struct starve_net_key) == 16, "starve_net_key layout");
+_Static_assert(sizeof(struct starve_net_bytes) == 32, "starve_net_bytes layout");
+_Static_assert(sizeof(struct starve_sysnet_stats) == 32, "starve_sysnet_stats layout");
+/* ==== end of syscalls and network bytes ==== */
 
 #endif /* STARVE_H */
