@@ -39,7 +39,7 @@ public struct JobThresholds: Sendable, Equatable, Codable {
     /// Efficiency (CPU time / (elapsed x allocated CPUs)) below this gets a recommendation.
     public var lowEfficiency: Double = 0.5
     /// network-bound: inet bytes sent + received per second of elapsed time at least this many
-    /// MB (10^6), load --net; checked after io-bound and starved, before cpu-bound (moving bytes
+    /// MB (10^6), load --net; checked after io-bound, before starved and cpu-bound (moving bytes
     /// over loopback or a NIC costs CPU too: a job that moves this much is about the network).
     public var networkBoundMinMBPerS: Double = 10
 
@@ -186,10 +186,12 @@ public enum JobClassifier {
             cls = .unknown
         } else if split.blockedIO >= thresholds.ioBoundMinBlockedPercent {
             cls = .ioBound
+        } else if let r = networkBytesPerSecond, r >= thresholds.networkBoundMinMBPerS * 1e6 {
+            // Before starved, as I/O: a job moving this much is about the network (its sender
+            // and receiver threads also queue behind each other; that wait is said as well).
+            cls = .networkBound
         } else if starvedToo {
             cls = .starved
-        } else if let r = networkBytesPerSecond, r >= thresholds.networkBoundMinMBPerS * 1e6 {
-            cls = .networkBound
         } else if split.onCPU >= thresholds.cpuBoundMinCPUPercent {
             cls = .cpuBound
         } else if split.idle >= thresholds.idleHeavyMinIdlePercent {
@@ -198,7 +200,7 @@ public enum JobClassifier {
             cls = .mixed
         }
         switch cls {
-        case .starved, .ioBound where starvedToo:
+        case .starved, .ioBound where starvedToo, .networkBound where starvedToo:
             let preempted = t.preemptedSame &+ t.preemptedOther &+ t.preemptedSystem
             recs.append("ready to run but kept off the CPU for \(formatFixed(split.runQueueWait, decimals: 0)) % of its allocation "
                         + "(\(formatFixed(Double(t.waitNs) / 1e9, decimals: 1)) s run-queue wait, \(preempted) preemptions): "

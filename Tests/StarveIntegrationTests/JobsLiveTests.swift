@@ -231,6 +231,77 @@ final class JobsLiveTests: XCTestCase {
         for id in all { XCTAssertTrue(rendered.dom.contains("id=\"job-\(id)\""), "job \(id) in the page") }
     }
 
+    /// starve-load --syscalls --net, on a local Slurm: a job that streams bytes over loopback
+    /// TCP (sender and receiver both in the job) comes out network-bound with exactly the bytes
+    /// it moved, sent and received; a job that calls getppid(2) K times has getppid on top of
+    /// its syscalls with K calls. Both are read once finished: exited threads included.
+    func testNetworkBoundAndTopSyscalls() throws {
+        try Live.require()
+        try Live.requireTools("starve-dump")
+        try Live.requireMachine(access("/usr/bin/python3", X_OK) == 0, "python3 is not installed")
+        let collector = try LoadedCollector(extraArguments: ["--jobs", "--syscalls", "--net"])
+        defer { collector.unload() }
+        let slurm = try LocalSlurm()
+        defer { slurm.stop() }
+        let dir = NSTemporaryDirectory() + "starve-jobs-net-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let calls = 300_000
+        let net = """
+            import socket, threading, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+            got = [0]
+            def serve():
+                c, _ = s.accept()
+                while True:
+                    b = c.recv(65536)
+                    if not b: break
+                    got[0] += len(b)
+            t = threading.Thread(target=serve); t.start()
+            c = socket.create_connection(s.getsockname())
+            buf = b"x" * 65536; sent = 0; end = time.time() + 4
+            while time.time() < end:
+                c.sendall(buf); sent += len(buf)
+            c.close(); t.join()
+            open("net.out", "w").write("%d %d" % (sent, got[0]))
+            """
+        let sys = "import os\nfor _ in range(\(calls)): os.getppid()\n"
+        var ids: [String: String] = [:]
+        for (name, body) in [("net", net), ("sys", sys)] {
+            try body.write(toFile: dir + "/\(name).py", atomically: true, encoding: .utf8)
+            let path = dir + "/\(name).sh"
+            try "#!/bin/sh\nexec python3 \(name).py\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            ids[name] = try slurm.sbatch(path, name: name, directory: dir)
+        }
+        XCTAssertTrue(waitUntil(seconds: 90) {
+            (try? slurm.states()).map { s in ids.values.allSatisfy { s[$0] == "COMPLETED" } } ?? false
+        }, "the jobs did not complete: \((try? slurm.states()) ?? [:])")
+        let moved = ((try? String(contentsOfFile: dir + "/net.out", encoding: .utf8)) ?? "").split(separator: " ").compactMap { UInt64($0) }
+        XCTAssertEqual(moved.count, 2, "the net job wrote what it moved")
+        let r = try dump(["jobs", "--pin-dir", collector.pinDir, "--format", "json", "--interval", "0.2"], slurm: slurm)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        print(r.stdout)
+        let rows = try jobsJSON(r)
+        let netRow = try XCTUnwrap(rows[ids["net"]!])
+        let bytes = try XCTUnwrap(netRow["network"] as? [String: Any], "\(netRow)")
+        // The job's bytes are python's and the little its slurmstepd (in the job's cgroup too)
+        // exchanges with slurmd over TCP (a few hundred bytes).
+        let sent = (bytes["sent_bytes"] as? NSNumber)?.uint64Value ?? 0, received = (bytes["received_bytes"] as? NSNumber)?.uint64Value ?? 0
+        XCTAssertTrue(sent >= moved[0] && sent < moved[0] + 16_384, "sent \(sent), the job counted \(moved[0])")
+        XCTAssertTrue(received >= moved[1] && received < moved[1] + 16_384, "received \(received), the job counted \(moved[1])")
+        XCTAssertEqual(netRow["classification"] as? String, "network-bound", "\(netRow)")
+        let netTop = ((netRow["top_syscalls"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+        XCTAssertTrue(netTop.contains("sendto") && netTop.contains("recvfrom"), "the net job's top syscalls: \(netTop)")
+        let sysRow = try XCTUnwrap(rows[ids["sys"]!])
+        let top = try XCTUnwrap((sysRow["top_syscalls"] as? [[String: Any]])?.first, "\(sysRow)")
+        XCTAssertEqual(top["name"] as? String, "getppid", "\(sysRow)")
+        let n = (top["count"] as? NSNumber)?.intValue ?? 0
+        XCTAssertTrue(n >= calls && n < calls + 100, "getppid \(calls) times, counted \(n)")
+        XCTAssertNotEqual(sysRow["classification"] as? String, "network-bound", "\(sysRow)")
+        XCTAssertLessThan((sysRow["network"] as? [String: Any])?["sent_bytes"] as? Int ?? .max, 16_384, "the syscall job sent (nearly) nothing: \(sysRow)")
+    }
+
     /// Headless Chromium catches a page's console errors: a page with a broken script is
     /// flagged (so the check above could fail), the report is not.
     func testChromiumFlagsConsoleErrors() throws {
