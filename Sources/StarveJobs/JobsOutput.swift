@@ -56,7 +56,8 @@ public enum JobsOutput {
 
     public static func table(_ context: SampleContext, by: String, _ rows: [JobRow]) -> String {
         let byUser = by == "user"
-        let headers = [byUser ? "USER" : "JOBID", byUser ? "JOBS" : "NAME", byUser ? "RUNNING_CPUS" : "USER", byUser ? "-" : "STATE",
+        func label(_ r: JobRow) -> String { byUser ? r.user : by == "job" ? "job " + r.jobID : "\(by) " + r.jobID }
+        let headers = [byUser ? "USER" : (by == "job" ? "JOBID" : by.uppercased()), byUser ? "JOBS" : "NAME", byUser ? "RUNNING_CPUS" : "USER", byUser ? "-" : "STATE",
                        byUser ? "" : "CPUS", "ELAPSED_S", "CPU_S", "CPU%", "EFF%", "ONCPU%", "RQWAIT%", "IOWAIT%", "IDLE%",
                        "SWITCHES", "WRITE_MB", "SYSCALLS", "NET_MB", "CLASS", "SCORE"].enumerated().filter { !(byUser && ($0.offset == 3 || $0.offset == 4)) }.map(\.element)
         let body: [[String]] = rows.map { r in
@@ -69,13 +70,13 @@ public enum JobsOutput {
                       r.classification.rawValue, String(r.score)]
             return cells
         }
-        var out = "sample \(context.sample) at \(isoTimestamp(context.timestamp)): \(rows.count) \(byUser ? "users" : "jobs")\n"
+        var out = "sample \(context.sample) at \(isoTimestamp(context.timestamp)): \(rows.count) \(byUser ? "users" : by == "job" ? "jobs" : "\(by) groups")\n"
         out += renderTable(headers: headers, rows: body, leftAligned: byUser ? [0, 1, 13] : [1, 2, 3, 16])
         for r in rows where r.classification != .unknown {
             if let top = r.topSyscalls, !top.isEmpty {
-                out += "  \(byUser ? r.user : "job " + r.jobID): top syscalls " + top.map { "\($0.name) \($0.count)" }.joined(separator: ", ") + "\n"
+                out += "  \(label(r)): top syscalls " + top.map { "\($0.name) \($0.count)" }.joined(separator: ", ") + "\n"
             }
-            for rec in r.recommendations where !rec.hasPrefix("none") { out += "  \(byUser ? r.user : "job " + r.jobID): \(rec)\n" }
+            for rec in r.recommendations where !rec.hasPrefix("none") { out += "  \(label(r)): \(rec)\n" }
         }
         return out
     }

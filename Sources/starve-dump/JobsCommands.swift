@@ -10,7 +10,7 @@ import StarveMonitor
 extension JobsFormat: ExpressibleByArgument {}
 
 enum JobsGrouping: String, ExpressibleByArgument, CaseIterable {
-    case job, user
+    case job, user, workload, process
 }
 
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
@@ -63,7 +63,15 @@ struct JobSource {
                                 thresholds: thresholds, sleepsTimed: timed)
         case .user:
             return JobRows.byUser(measures: measures, slurm: selected, now: now, thresholds: thresholds, sleepsTimed: timed)
+        case .workload, .process:
+            return try hostRows(snapshot, by: by == .workload ? .workload : .process)
         }
+    }
+
+    /// Without Slurm: groups of the host's threads (docs/jobs.md).
+    func hostRows(_ snapshot: Snapshot, by: HostGrouping) throws -> [JobRow] {
+        HostGroups.rows(snapshot, by: by, syscalls: try sampler.collection.readSyscalls(), net: try sampler.collection.readNet(),
+                        thresholds: thresholds, sleepsTimed: sampler.collection.jobsEnabled)
     }
 }
 
@@ -93,7 +101,7 @@ extension StarveDump {
         @Option(help: "Output: table, csv, json (one object per sample) or yaml (one document per sample).")
         var format: JobsFormat = .table
 
-        @Option(help: "One row per job or per user.")
+        @Option(help: "One row per job or per user (Slurm's); without Slurm: per workload, user or process (allocation: the CPUs the group may use).")
         var by: JobsGrouping = .job
 
         @Option(name: .customLong("job"), parsing: .upToNextOption, help: "Only these job ids.")
@@ -116,13 +124,23 @@ extension StarveDump {
         func run() throws {
             if printConfig { writeStdout(JobThresholds.defaultYAML); return }
             let thresholds = try JobSource.thresholds(config: config)
-            _ = try JobSource.slurmJobs(requiring: jobs)
+            // Without Slurm (no squeue in PATH), --by user groups processes by owner; workload
+            // and process never ask Slurm.
+            let hostGrouping: HostGrouping? = switch by {
+            case .workload: .workload
+            case .process: .process
+            case .user where SlurmQueue.findExecutable("squeue") == nil: .user
+            default: nil
+            }
+            if hostGrouping != nil && !jobs.isEmpty { throw StarveError("--job needs Slurm (--by job or, with Slurm, --by user)") }
+            if hostGrouping == nil { _ = try JobSource.slurmJobs(requiring: jobs) }
             let signals = StopSignals()
             let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: watch ? iterations : 1,
                                        thresholds: thresholds, signals: signals)
             if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns)) }
             while let snapshot = try source.sampler.next() {
-                let rows = try source.rows(snapshot, slurm: try SlurmQueue.query(), by: by, only: jobs)
+                let rows = try hostGrouping.map { try source.hostRows(snapshot, by: $0) }
+                    ?? source.rows(snapshot, slurm: try SlurmQueue.query(), by: by, only: jobs)
                 switch format {
                 case .table: writeStdout(JobsOutput.table(snapshot.context, by: by.rawValue, rows) + "\n")
                 case .csv: writeStdout(JobsOutput.csvRows(snapshot.context, rows))
