@@ -30,6 +30,39 @@ final class JobClassificationTests: XCTestCase {
         XCTAssertEqual(JobClassifier.classify(time(cpu: 10, wait: 1), efficiency: 0.9, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .cpuBound)
     }
 
+    func testNetworkBoundFromBytesPerSecondAndItsThreshold() throws {
+        let th = JobThresholds()
+        // 50 MB/s over the network: network-bound before starved (its wait is said too) and cpu-bound.
+        let v = JobClassifier.classify(time(cpu: 5, wait: 5), efficiency: 0.5, allocatedCPUs: 1, thresholds: th, sleepsTimed: true,
+                                       networkBytesPerSecond: 50e6)
+        XCTAssertEqual(v.classification, .networkBound)
+        XCTAssertTrue(v.recommendations.contains { $0.contains("50.0 MB/s") }, "\(v.recommendations)")
+        XCTAssertTrue(v.recommendations.contains { $0.contains("kept off the CPU") }, "\(v.recommendations)")
+        // Below the threshold, or without --net: what the time split says.
+        XCTAssertEqual(JobClassifier.classify(time(cpu: 9.5), efficiency: 0.95, allocatedCPUs: 1, thresholds: th, sleepsTimed: true,
+                                              networkBytesPerSecond: 9e6).classification, .cpuBound)
+        XCTAssertEqual(JobClassifier.classify(time(cpu: 9.5), efficiency: 0.95, allocatedCPUs: 1, thresholds: th, sleepsTimed: true).classification, .cpuBound)
+        // An fsync loop stays I/O-bound whatever it sends.
+        XCTAssertEqual(JobClassifier.classify(time(cpu: 1, io: 8, sleep: 1), efficiency: 0.1, allocatedCPUs: 1, thresholds: th, sleepsTimed: true,
+                                              networkBytesPerSecond: 1e9).classification, .ioBound)
+        let t = try JobThresholds.parse(yaml: "network_bound_min_mb_per_s: 2.5\n")
+        XCTAssertEqual(t.networkBoundMinMBPerS, 2.5)
+        XCTAssertEqual(JobClassifier.classify(time(cpu: 9.5), efficiency: 0.95, allocatedCPUs: 1, thresholds: t, sleepsTimed: true,
+                                              networkBytesPerSecond: 3e6).classification, .networkBound)
+        XCTAssertThrowsError(try JobThresholds.parse(yaml: "network_bound_min_mb_per_s: -1\n"))
+        XCTAssertEqual(try JobThresholds.parse(yaml: JobThresholds.defaultYAML), JobThresholds(), "the documented file is the defaults")
+    }
+
+    func testTopSyscallsByName() {
+        #if arch(x86_64)
+        let top = SyscallCount.top([39: 5, 110: 100, 0: 7, 1: 7, 999: 1], 3)
+        XCTAssertEqual(top, [SyscallCount(name: "getppid", count: 100), SyscallCount(name: "read", count: 7),
+                             SyscallCount(name: "write", count: 7)])
+        XCTAssertEqual(SyscallNames.name(999), "syscall_999")
+        XCTAssertEqual(SyscallNames.name(454), "futex_wake")
+        #endif
+    }
+
     func testLowEfficiencyGetsAdviceAndScore() {
         let v = JobClassifier.classify(time(cpu: 10), efficiency: 0.25, allocatedCPUs: 4, thresholds: JobThresholds(), sleepsTimed: true)
         XCTAssertEqual(v.classification, .cpuBound)
