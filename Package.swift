@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport",
                                                                    .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveModel"]),
+        .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveModel", "StarveBPF"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -175,6 +175,13 @@ public struct JobsReport: Sendable, Encodable {
             h += "CPU \(formatFixed(r.cpuSeconds, decimals: 2)) s (\(formatFixed(r.cpuPercent, decimals: 1)) % of one CPU), efficiency \(r.efficiency.map { formatFixed(100 * $0, decimals: 1) + " %" } ?? "-"); "
             h += "run-queue wait \(formatFixed(r.runQueueWaitSeconds, decimals: 2)) s, blocked in I/O \(formatFixed(r.blockedIOSeconds, decimals: 2)) s; "
             h += "\(r.voluntarySwitches &+ r.involuntarySwitches) context switches; \(r.io.syscr) read and \(r.io.syscw) write syscalls, \(formatFixed(Double(r.io.writeBytes) / 1e6, decimals: 2)) MB written to storage.</p>\n"
+            if let n = r.syscalls {
+                let top = (r.topSyscalls ?? []).map { "\(Self.esc($0.name)) \($0.count)" }.joined(separator: ", ")
+                h += "<p>\(n) syscalls (--syscalls)\(top.isEmpty ? "" : ": " + top).</p>\n"
+            }
+            if let b = r.network {
+                h += "<p>Network (--net): \(formatFixed(Double(b.sentBytes) / 1e6, decimals: 2)) MB sent, \(formatFixed(Double(b.receivedBytes) / 1e6, decimals: 2)) MB received.</p>\n"
+            }
             h += Self.chart(r) + "\n<ul>"
             for rec in r.recommendations { h += "<li>\(Self.esc(rec))</li>" }
             h += "</ul></div>\n"

@@ -1,4 +1,5 @@
 import Foundation
+import StarveBPF
 import StarveModel
 @testable import StarveJobs
 import XCTest
@@ -119,6 +120,10 @@ final class JobClassificationTests: XCTestCase {
         var m = JobMeasure()
         m.time = time(cpu: 1, io: 3)
         m.exitedThreads = 2
+        #if arch(x86_64)
+        m.syscalls = [110: 40, 0: 3]  // getppid, read
+        #endif
+        m.net = NetBytes(sentBytes: 2_000_000, receivedBytes: 1_000_000, sends: 2, receives: 1)
         let slurm = [SlurmJob(id: "9", name: "<io>", user: "u", uid: 5, state: "COMPLETED", cpus: 1, startTime: 100, endTime: 104)]
         let rows = JobRows.rows(measures: ["9": m], slurm: slurm, now: 500, thresholds: JobThresholds(), sleepsTimed: true)
         let r = JobsReport(session: .init(host: "h", generatedAt: "t", pinDirectory: "/p", jobsOption: true, selection: "jobs 9"), jobs: rows)
@@ -129,6 +134,13 @@ final class JobClassificationTests: XCTestCase {
         XCTAssertTrue(html.contains("&lt;io&gt;"))
         XCTAssertFalse(html.contains("<script"))
         XCTAssertTrue(html.contains("<svg class=\"chart\""))
+        XCTAssertTrue(html.contains("2.00 MB sent, 1.00 MB received"), html)
+        #if arch(x86_64)
+        XCTAssertTrue(html.contains("43 syscalls (--syscalls): getppid 40, read 3"), html)
+        let job = (json?["jobs"] as? [[String: Any]])?.first
+        XCTAssertEqual((job?["top_syscalls"] as? [[String: Any]])?.first?["name"] as? String, "getppid")
+        XCTAssertEqual((job?["network"] as? [String: Any])?["sent_bytes"] as? Int, 2_000_000)
+        #endif
         // CSV: one record per row, as many fields as the header.
         let csv = JobsOutput.csvRows(SampleContext(sample: 1, timestamp: Date(timeIntervalSince1970: 0)), rows)
         let lines = csv.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
