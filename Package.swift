@@ -95,7 +95,7 @@ let package = Package(
         ]),
         // Overhead benchmark helper (scripts/bench.sh): starve-dump's cost on synthetic maps, report.
         .executableTarget(name: "starve-bench", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "CStarve", "CLibbpf",
+            "StarveBPF", "StarveModel", "StarveHost", "CStarve", "CLibbpf", "StarveExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),

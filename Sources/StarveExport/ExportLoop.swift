@@ -24,6 +24,8 @@ public struct ExportSettings: Sendable {
     public var processFallback = true
     /// Samples to take; 0 = until a stop signal (tests and benchmarks stop early).
     public var iterations = 0
+    /// Benchmarks only (starve-bench export): iterator records from a file, not the pin.
+    public var tasksPath: String?
 
     public init() {}
 }
@@ -106,7 +108,8 @@ public final class ExportLoop {
         // Cgroup rows too: the pattern detector reads them.
         s.views = [.workloads, .cgroups]
         s.processFallback = settings.processFallback
-        s.totalsMemory = max(1, Int((settings.expirySeconds / settings.interval).rounded(.up)))
+        s.tasksPath = settings.tasksPath
+        s.totalsMemory = max(1, Int((settings.expirySeconds / max(settings.interval, 1e-3)).rounded(.up)))
         do {
             sampler = try Sampler(settings: s, signals: signals, continuing: last)
         } catch {

@@ -47,6 +47,8 @@ public struct SamplerSettings: Sendable {
     public var processFallback = true
     /// Samples a workload's ``Snapshot/workloadTotals`` entry is kept after it was last seen.
     public var totalsMemory: Int = defaultTotalsMemory
+    /// Benchmarks only: a file of `tasks` iterator records read instead of the pinned iterator.
+    public var tasksPath: String?
 
     public init() {}
 }
@@ -143,7 +145,7 @@ public final class Sampler {
             hostTotals.lastSample = 0
             workloadTotals = previous.workloadTotals.mapValues { var t = $0; t.lastSample = 0; return t }
         }
-        collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
+        collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory), tasksPath: settings.tasksPath)
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
         // The matrix and the exited threads' work are read (two maps, each a whole LRU map
