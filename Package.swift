@@ -30,6 +30,9 @@ let package = Package(
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveCore"]),
+        // The terminal front-ends: `starve-dump top` (a live full-screen view) and `hist`
+        // (runqlat-style histograms), both consumers of the sampler's Snapshot.
+        .target(name: "StarveConsole", dependencies: ["StarveMonitor", "StarveBPF", "StarveCore"]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
@@ -40,7 +43,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveCore", "StarveMonitor",
+            "StarveBPF", "StarveCore", "StarveMonitor", "StarveConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [

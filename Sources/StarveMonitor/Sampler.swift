@@ -70,6 +70,17 @@ public struct Snapshot: Sendable {
     public var statsDelta: CollectorStats
 }
 
+/// What a sampler waits with between samples. `StopSignals` waits for SIGINT or SIGTERM; a
+/// full-screen view waits for keys too (and redraws on them) while the interval runs.
+public protocol SampleWait {
+    /// Waits `seconds`; true: stop sampling (then ``Sampler/next()`` returns nil).
+    func waitForNextSample(seconds: Double) -> Bool
+}
+
+extension StopSignals: SampleWait {
+    public func waitForNextSample(seconds: Double) -> Bool { wait(seconds: seconds) != nil }
+}
+
 /// The one sampling loop: opens the pins, takes the baseline, then each ``next()`` waits for
 /// the interval (or a stop signal: then it returns nil, never a partial sample), reads the
 /// threads, the matrix, the exited work, the collector's counters and the cgroups' cpu.stat,
@@ -88,7 +99,7 @@ public final class Sampler {
     /// Samples taken so far.
     public private(set) var sample = 0
 
-    private let signals: StopSignals?
+    private let waiter: (any SampleWait)?
     private let paths: CgroupPathResolver?
     private var tracker: IntervalTracker
     private var exitedWork = ExitedWork()
@@ -111,9 +122,14 @@ public final class Sampler {
     /// Opens the pins of `settings.pinDirectory` and takes the baseline. `signals` must have
     /// been made before any thread started (it blocks SIGINT and SIGTERM); nil: nothing stops
     /// the sampler but `settings.iterations` (a library user with its own signal handling).
-    public init(settings: SamplerSettings, signals: StopSignals?) throws {
+    public convenience init(settings: SamplerSettings, signals: StopSignals?) throws {
+        try self.init(settings: settings, waitingWith: signals)
+    }
+
+    /// Like ``init(settings:signals:)``, waiting between samples with `waiter` (nil: sleeps).
+    public init(settings: SamplerSettings, waitingWith waiter: (any SampleWait)?) throws {
         self.settings = settings
-        self.signals = signals
+        self.waiter = waiter
         collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
@@ -152,8 +168,8 @@ public final class Sampler {
     /// signal arrived while waiting.
     public func next() throws -> Snapshot? {
         guard settings.iterations == 0 || sample < settings.iterations else { return nil }
-        if let signals {
-            if signals.wait(seconds: settings.interval) != nil { return nil }
+        if let waiter {
+            if waiter.waitForNextSample(seconds: settings.interval) { return nil }
         } else {
             var left = timespec(tv_sec: Int(settings.interval), tv_nsec: Int((settings.interval - settings.interval.rounded(.down)) * 1e9))
             var rest = timespec()
