@@ -20,13 +20,20 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
         ),
+        // bpf/build/starve.bpf.o embedded in the executables (starve-load loads it from memory):
+        // built by `make -C bpf` before `swift build`; without it, nothing is embedded.
+        .target(name: "CStarveObject", cSettings: [
+            .define("CSTARVE_OBJECT_PATH", to: "\(Context.packageDirectory)/bpf/build/starve.bpf.o"),
+            // Written by bpf/Makefile with the object: included, so a new object rebuilds this.
+            .define("CSTARVE_OBJECT_STAMP_PATH", to: "\(Context.packageDirectory)/bpf/build/starve.bpf.o.stamp.h"),
+        ]),
         // The one header shared with bpf/: every struct that crosses the kernel/user boundary.
         .target(name: "CStarve"),
         // Pure analysis: deltas, EMAs, percentiles, fair share, lottery, CSV/JSON/tables.
         // No libbpf, no ArgumentParser: testable on fixed inputs anywhere.
         .target(name: "StarveCore", dependencies: ["CStarveSys"]),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
-        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveCore"]),
+        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "CStarveObject", "StarveCore"]),
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveCore"]),

@@ -23,21 +23,6 @@ extension WorkloadSort {
         case .name: return "by name"
         }
     }
-
-    /// Orders thread rows like process rows (name: comm, then tid).
-    public func order(_ rows: [TaskInterval]) -> [TaskInterval] {
-        rows.sorted { a, b in
-            let byName = (a.task.comm, a.task.pid) < (b.task.comm, b.task.pid)
-            switch self {
-            case .name: return byName
-            case .cpu: return a.runtimeDeltaNs != b.runtimeDeltaNs ? a.runtimeDeltaNs > b.runtimeDeltaNs : byName
-            case .wait: return a.waitNs != b.waitNs ? a.waitNs > b.waitNs : byName
-            case .p99:
-                let pa = a.waitP99Ns ?? 0, pb = b.waitP99Ns ?? 0
-                return pa != pb ? pa > pb : byName
-            }
-        }
-    }
 }
 
 /// What the live view shows: the view, its order, and the long waits seen lately.
