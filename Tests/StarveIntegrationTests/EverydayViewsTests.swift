@@ -10,17 +10,11 @@ final class TmuxSession {
 
     /// Starts `command` (a shell line) in a detached window of `columns` x `rows`.
     init(_ command: String, columns: Int = 200, rows: Int = 50) throws {
-        // The tmux server this starts keeps the client's standard output and error: not pipes,
-        // or reading them to the end would wait for the server.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        p.arguments = ["-L", socket, "new-session", "-d", "-s", name, "-x", String(columns), "-y", String(rows), command]
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw StarveError("tmux new-session failed with status \(p.terminationStatus)") }
+        // The tmux server this starts keeps the client's standard input, output and error:
+        // /dev/null, not our pipes, or reading them to the end would wait for the server.
+        let quoted = "'" + command.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let r = try runProcess("/bin/sh", ["-c", "exec /usr/bin/tmux -L \(socket) new-session -d -s \(name) -x \(columns) -y \(rows) \(quoted) </dev/null >/dev/null 2>&1"])
+        guard r.status == 0 else { throw StarveError("tmux new-session failed with status \(r.status)") }
     }
 
     func tmux(_ arguments: [String]) -> String {

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# scripts/package.sh — install starve like a real tool, build its Debian package, and check that
+# package on this machine as if Swift were not installed. Called by scripts/run.sh
+# (install | package | package-check); see docs/install.md.
+#
+#   package.sh install        release build, then binaries, man pages, completions and docs
+#                             under $DESTDIR$PREFIX (PREFIX=/usr/local, DESTDIR empty)
+#   package.sh package        the same staged under /usr into dist/starve_VERSION_ARCH.deb
+#   package.sh check [DEB]    (root) in a private mount namespace where /opt/swift is an empty
+#                             directory: apt-get install the .deb, load, top, hist, man,
+#                             completions, unload, apt-get remove; nothing of it may be left
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="/opt/swift/usr/bin:$PATH"
+SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the release build's own folder (gitignored)
+DIST=${DIST:-$ROOT/dist}
+TOOLS=(starve-load starve-dump starve-work)
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'package.sh: error: %s\n' "$*" >&2; exit 1; }
+
+version() {
+  # Debian versions start with a digit: 0.1.0+git<commits>.<hash>
+  local n h
+  n=$(git -C "$ROOT" rev-list --count HEAD 2>/dev/null || echo 0)
+  h=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  echo "0.1.0+git$n.$h"
+}
+
+# The release build, with the Swift runtime and Foundation linked in (--static-swift-stdlib):
+# the binaries need only libc, libbpf, libelf and zlib on the target. The BPF object is built
+# first so that the build embeds it.
+release_build() {
+  say "building the BPF object"
+  make -s -C "$ROOT/bpf"
+  say "release build with the static Swift runtime (in $SCRATCH)"
+  local start=$SECONDS
+  (cd "$ROOT" && swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) \
+    || die "release build failed (the compiler's messages are above)"
+  # swift-argument-parser's generate-manual tool (what its GenerateManual plugin runs), built
+  # once beside the tools.
+  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product generate-manual 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) \
+    || die "building generate-manual failed"
+  BIN=$(cd "$ROOT" && swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --show-bin-path)
+  say "release build: $((SECONDS - start)) s"
+  for t in "${TOOLS[@]}"; do
+    [ -x "$BIN/$t" ] || die "the release build made no $t"
+    if ldd "$BIN/$t" | grep -q 'libswift\|libFoundation\|/opt/swift'; then die "$t still needs the Swift runtime: $(ldd "$BIN/$t" | grep -i swift)"; fi
+  done
+  "$BIN/starve-load" --help >/dev/null
+}
+
+# Stages everything under $1 (a DESTDIR) for prefix $2; $3: where zsh completions go.
+stage() {
+  local dest=$1 prefix=$2 zshdir=$3 t
+  local bindir=$dest$prefix/bin mandir=$dest$prefix/share/man/man1 docdir=$dest$prefix/share/doc/starve
+  install -d "$bindir" "$mandir" "$docdir/docs" "$dest$prefix/share/bash-completion/completions" \
+    "$dest$prefix/$zshdir" "$dest$prefix/share/fish/vendor_completions.d"
+  local man
+  man=$(mktemp -d)
+  for t in "${TOOLS[@]}"; do
+    install -m 0755 "$BIN/$t" "$bindir/$t"
+    # Man pages from the argument parser itself (its commands, options, help and discussion).
+    "$BIN/generate-manual" "$BIN/$t" --output-directory "$man" --authors "the starve authors" \
+      --section 1 >/dev/null
+    # Completions from the argument parser: every subcommand, option and value list.
+    "$BIN/$t" --generate-completion-script bash >"$dest$prefix/share/bash-completion/completions/$t"
+    "$BIN/$t" --generate-completion-script zsh >"$dest$prefix/$zshdir/_$t"
+    "$BIN/$t" --generate-completion-script fish >"$dest$prefix/share/fish/vendor_completions.d/$t.fish"
+  done
+  local page
+  for page in "$man"/*.1; do gzip -9n <"$page" >"$mandir/$(basename "$page").gz"; done
+  rm -rf "$man"
+  install -m 0644 "$ROOT/README.md" "$docdir/README.md"
+  install -m 0644 "$ROOT"/docs/*.md "$docdir/docs/"
+  # systemd units, when the project has any (PID 1 here is not systemd; none is shipped yet).
+  if compgen -G "$ROOT/packaging/systemd/*.service" >/dev/null; then
+    install -d "$dest/lib/systemd/system"
+    install -m 0644 "$ROOT"/packaging/systemd/*.service "$dest/lib/systemd/system/"
+  fi
+  chmod -R u=rwX,go=rX "$dest$prefix/share"
+}
+
+do_install() {
+  local prefix=${PREFIX:-/usr/local} destdir=${DESTDIR:-}
+  [ -n "$destdir" ] || [ -w "$prefix" ] || [ "$(id -u)" = 0 ] || die "cannot write to $prefix: run as root, or set PREFIX or DESTDIR"
+  release_build
+  stage "$destdir" "$prefix" share/zsh/site-functions
+  say "installed under ${destdir}${prefix}: bin/{${TOOLS[*]// /,}}, share/man/man1, completions (bash, zsh, fish), share/doc/starve"
+}
+
+do_package() {
+  command -v dpkg-deb >/dev/null || die "dpkg-deb not found (Debian/Ubuntu: apt-get install dpkg-dev)"
+  command -v dpkg-shlibdeps >/dev/null || die "dpkg-shlibdeps not found (apt-get install dpkg-dev)"
+  release_build
+  local arch ver work deps
+  arch=$(dpkg --print-architecture)
+  ver=$(version)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  stage "$work/root" /usr share/zsh/vendor-completions
+  install -d "$work/root/usr/share/doc/starve" "$work/root/DEBIAN"
+  cat >"$work/root/usr/share/doc/starve/copyright" <<COPY
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: starve
+Comment: Built from $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo "a source tree"). The binaries contain
+ the Swift runtime and Foundation (Apache-2.0 with Runtime Library Exception) and
+ swift-argument-parser (Apache-2.0), linked statically.
+COPY
+  # Depends as Debian computes them: from the libraries the binaries link (libbpf, libelf,
+  # zlib, libc), with the versions their symbols need.
+  mkdir -p "$work/shlibs/debian"
+  printf 'Source: starve\n\nPackage: starve\nArchitecture: any\n' >"$work/shlibs/debian/control"
+  deps=$(cd "$work/shlibs" && dpkg-shlibdeps -O "${TOOLS[@]/#/$work/root/usr/bin/}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+  [ -n "$deps" ] || die "dpkg-shlibdeps found no dependencies"
+  for lib in libbpf libelf zlib1g; do
+    grep -q "$lib" <<<"$deps" || die "Depends lacks $lib: $deps"
+  done
+  local size
+  size=$(du -sk "$work/root/usr" | cut -f1)
+  cat >"$work/root/DEBIAN/control" <<CONTROL
+Package: starve
+Version: $ver
+Architecture: $arch
+Maintainer: starve developers <starve@localhost>
+Installed-Size: $size
+Depends: $deps
+Recommends: man-db, bash-completion
+Section: admin
+Priority: optional
+Homepage: https://github.com/starve/starve
+Description: who is starved of CPU on this Linux host, by whom, and why
+ An eBPF toolkit: starve-load puts scheduler probes into the kernel (the
+ BPF object is embedded in it) and pins their maps; starve-dump reads them
+ as tables, CSV, JSON, a live full-screen view (top) and runqlat-style
+ histograms (hist), per thread, process, cgroup and workload; starve-work
+ makes controlled CPU pressure. Needs a kernel with BTF (5.8+).
+CONTROL
+  (cd "$work/root" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+  mkdir -p "$DIST"
+  rm -f "$DIST"/starve_*.deb
+  local deb="$DIST/starve_${ver}_${arch}.deb"
+  dpkg-deb --root-owner-group -Zxz --build "$work/root" "$deb" >/dev/null
+  say "built $deb ($(du -h "$deb" | cut -f1)); Depends: $deps"
+  echo "$deb"
+}
+
+# The check, as root, in a private mount namespace in which /opt/swift is an empty tmpfs: the
+# machine's own Swift stays where it is for everyone else.
+do_check() {
+  [ "$(id -u)" = 0 ] || die "check needs root (apt-get install, BPF)"
+  command -v unshare >/dev/null || die "unshare not found (util-linux)"
+  local deb=${1:-}
+  if [ -z "$deb" ]; then
+    deb=$(ls -t "$DIST"/starve_*.deb 2>/dev/null | head -1 || true)
+    [ -n "$deb" ] || deb=$(do_package | tail -1)
+  fi
+  [ -r "$deb" ] || die "no package at $deb"
+  deb=$(readlink -f "$deb")
+  say "checking $deb with /opt/swift hidden"
+  unshare --mount --propagation private -- bash "$ROOT/scripts/package-check.sh" "$deb"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  install) do_install ;;
+  package) do_package ;;
+  check) do_check "$@" ;;
+  *) die "usage: package.sh install | package | check [DEB]" ;;
+esac
