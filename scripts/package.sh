@@ -13,7 +13,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
-SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the release build's own folder (gitignored)
+SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the package build's own folder (gitignored)
+# release for what users install; `scripts/run.sh test` checks a debug build of the package
+# (same files, same static runtime, a quarter of the compile time: docs/everyday.md).
+CONFIG=${PACKAGE_CONFIG:-release}
 DIST=${DIST:-$ROOT/dist}
 TOOLS=(starve-load starve-dump starve-work)
 
@@ -34,16 +37,17 @@ version() {
 release_build() {
   say "building the BPF object"
   make -s -C "$ROOT/bpf"
-  say "release build with the static Swift runtime (in $SCRATCH)"
+  say "$CONFIG build with the static Swift runtime (in $SCRATCH)"
   local start=$SECONDS
-  (cd "$ROOT" && swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) \
-    || die "release build failed (the compiler's messages are above)"
+  local flags=(-c "$CONFIG" --static-swift-stdlib --scratch-path "$SCRATCH")
+  (cd "$ROOT" && swift build "${flags[@]}" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]|warning: the use of .mktemp' || true; }) \
+    || die "$CONFIG build failed (the compiler's messages are above)"
   # swift-argument-parser's generate-manual tool (what its GenerateManual plugin runs), built
-  # once beside the tools.
-  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product generate-manual 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) \
+  # with the same flags beside the tools (other flags would rebuild everything).
+  (cd "$ROOT" && swift build "${flags[@]}" --product generate-manual 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]|mktemp' || true; }) \
     || die "building generate-manual failed"
-  BIN=$(cd "$ROOT" && swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --show-bin-path)
-  say "release build: $((SECONDS - start)) s"
+  BIN=$(cd "$ROOT" && swift build "${flags[@]}" --show-bin-path)
+  say "$CONFIG build: $((SECONDS - start)) s"
   for t in "${TOOLS[@]}"; do
     [ -x "$BIN/$t" ] || die "the release build made no $t"
     if ldd "$BIN/$t" | grep -q 'libswift\|libFoundation\|/opt/swift'; then die "$t still needs the Swift runtime: $(ldd "$BIN/$t" | grep -i swift)"; fi
@@ -61,6 +65,7 @@ stage() {
   man=$(mktemp -d)
   for t in "${TOOLS[@]}"; do
     install -m 0755 "$BIN/$t" "$bindir/$t"
+    strip --strip-unneeded "$bindir/$t"
     # Man pages from the argument parser itself (its commands, options, help and discussion).
     "$BIN/generate-manual" "$BIN/$t" --output-directory "$man" --authors "the starve authors" \
       --section 1 >/dev/null
@@ -114,6 +119,16 @@ COPY
   printf 'Source: starve\n\nPackage: starve\nArchitecture: any\n' >"$work/shlibs/debian/control"
   deps=$(cd "$work/shlibs" && dpkg-shlibdeps -O "${TOOLS[@]/#/$work/root/usr/bin/}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
   [ -n "$deps" ] || die "dpkg-shlibdeps found no dependencies"
+  # dpkg-shlibdeps names the packages whose symbols the binaries call (libbpf1, with the
+  # version they need); every other library they load at run time (ldd: libelf and zlib,
+  # which libbpf is built on) gets its package named too: the package says all it needs.
+  has_dep() { tr ',' '\n' <<<"$deps" | awk '{ print $1 }' | grep -qxF "$1"; }
+  local path pkg
+  for path in $(for t in "${TOOLS[@]}"; do ldd "$work/root/usr/bin/$t"; done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
+    pkg=$( { dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null; } | head -1 | cut -d: -f1)
+    [ -n "$pkg" ] || die "no package owns $path"
+    has_dep "$pkg" || deps="$deps, $pkg"
+  done
   for lib in libbpf libelf zlib1g; do
     grep -q "$lib" <<<"$deps" || die "Depends lacks $lib: $deps"
   done
