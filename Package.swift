@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
-        .library(name: "StarveCore", targets: ["StarveCore"]),
+        .library(name: "StarveModel", targets: ["StarveModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,41 +29,52 @@ let package = Package(
         ]),
         // The one header shared with bpf/: every struct that crosses the kernel/user boundary.
         .target(name: "CStarve"),
-        // Pure analysis: deltas, EMAs, percentiles, fair share, lottery, CSV/JSON/tables.
-        // No libbpf, no ArgumentParser: testable on fixed inputs anywhere.
-        .target(name: "StarveCore", dependencies: ["CStarveSys"]),
+        // Pure computation: deltas, EMAs, histograms, percentiles, fair share, lottery, patterns,
+        // verdicts, workload identity from paths, CSV/JSON/table formatting. No I/O, no clocks,
+        // no libbpf, no ArgumentParser: testable on fixed inputs anywhere.
+        .target(name: "StarveModel"),
+        // Linux without BPF: the one whole-file reader, procfs (schedstat, affinity, environ),
+        // cgroupfs (mounts, cpu.stat, scratch cgroups), symbols, runtime files, clocks, signals,
+        // CSV files. Every read of a host file goes through here.
+        .target(name: "StarveHost", dependencies: ["StarveModel", "CStarveSys"]),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
-        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "CStarveObject", "StarveCore"]),
+        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "CStarveObject", "StarveModel", "StarveHost"]),
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
-        .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveCore"]),
+        .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveModel", "StarveHost"]),
         // The terminal front-ends: `starve-dump top` (a live full-screen view) and `hist`
         // (runqlat-style histograms), both consumers of the sampler's Snapshot.
-        .target(name: "StarveConsole", dependencies: ["StarveMonitor", "StarveBPF", "StarveCore"]),
+        .target(name: "StarveConsole", dependencies: ["StarveMonitor", "StarveBPF", "StarveModel", "StarveHost"]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
         // Process control for workloads (spawn, nice, affinity, reaping).
-        .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveCore"]),
+        .target(name: "StarveWorkload", dependencies: ["CStarveSys", "StarveModel", "StarveHost"]),
+        // What the executables share on the command line (ArgumentParser option groups such as
+        // `--pin-dir`), so a flag is defined once; the libraries stay free of ArgumentParser.
+        .target(name: "StarveCLI", dependencies: [
+            "StarveBPF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
-            "StarveBPF", "StarveCore",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveCore", "StarveMonitor", "StarveConsole",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
-            "StarveWorkload", "StarveCore",
+            "StarveWorkload", "StarveModel", "StarveHost",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Overhead benchmark helper (scripts/bench.sh): starve-dump's cost on synthetic maps, report.
         .executableTarget(name: "starve-bench", dependencies: [
-            "StarveBPF", "StarveCore", "CStarve", "CLibbpf",
+            "StarveBPF", "StarveModel", "StarveHost", "CStarve", "CLibbpf",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "StarveCoreTests", dependencies: ["StarveCore"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveCore", "StarveMonitor", "CStarve"]),
+        .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
+        .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Glibc
+import StarveHost
 
 /// The Linux capabilities (capabilities(7)) starve-load checks before it acts, read from the
 /// effective set (`CapEff` in /proc/self/status): a missing one is named in one line up front,
@@ -28,7 +29,7 @@ public enum Capability: Int, CaseIterable, Sendable {
 
     /// The effective set as a bit mask (0 when /proc/self/status cannot be read).
     public static func effectiveSet() -> UInt64 {
-        guard let status = SchedContextReader.readText("/proc/self/status") else { return 0 }
+        guard let status = HostFiles.read("/proc/self/status") else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
             return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { UInt64($0, radix: 16) } ?? 0
         }

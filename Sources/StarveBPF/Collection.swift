@@ -1,7 +1,8 @@
 import CLibbpf
 import CStarve
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 extension TaskCounters {
     /// The Swift view of one `tasks` iterator record read at `now` (on the programs' clock); a
@@ -209,13 +210,6 @@ public final class PinnedCollection {
     func programClockNow() throws -> UInt64? {
         guard config.settings.wait_source == UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) else { return nil }
         return try cpus.perCPUValues(as: starve_cpu.self).map(\.clock_ns).max()
-    }
-
-    /// /proc/<pid>/schedstat: on-CPU ns, run-queue wait ns, timeslices (the kernel's sched_info).
-    static func schedstat(_ path: String) -> (runtimeNs: UInt64, waitNs: UInt64, timeslices: UInt64)? {
-        guard let text = SchedContextReader.readText(path) else { return nil }
-        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
-        return f.count >= 3 ? (f[0], f[1], f[2]) : nil
     }
 
     /// The victim x preemptor matrix, cumulative, as of the last ``readTasks()`` (which it runs

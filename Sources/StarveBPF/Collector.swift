@@ -2,7 +2,8 @@ import CLibbpf
 import CStarveObject
 import CStarve
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// What `starve-load` needs to load the collector.
 public struct LoadOptions: Sendable {
@@ -308,7 +309,7 @@ public enum Collector {
     /// Whether the kernel keeps sched_info: /proc/self/schedstat counts our timeslices (always on
     /// with CONFIG_SCHED_INFO since 5.14; before, only with schedstats or delay accounting on).
     static func schedInfoWorks() -> Bool {
-        (PinnedCollection.schedstat("/proc/self/schedstat")?.timeslices ?? 0) > 0
+        (Schedstat.read(path: "/proc/self/schedstat")?.timeslices ?? 0) > 0
     }
 
     static func groupID(named name: String) throws -> gid_t {

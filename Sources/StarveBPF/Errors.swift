@@ -16,7 +16,7 @@ public struct BPFError: Error, CustomStringConvertible, Equatable {
     public var description: String { "failed to \(operation): \(String(cString: strerror(errno)))" }
 }
 
-@_exported import struct StarveCore.StarveError
+@_exported import struct StarveModel.StarveError
 
 /// libbpf 1.x returns `-errno` (and sets errno): turn that into a ``BPFError``.
 @discardableResult

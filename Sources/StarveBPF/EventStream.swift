@@ -1,7 +1,8 @@
 import CLibbpf
 import CStarve
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// The consumer side of the pinned `events` ring buffer and of `event_stacks`, the stacks that
 /// go with them (libbpf's `struct ring_buffer` over both).

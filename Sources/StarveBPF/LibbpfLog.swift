@@ -4,6 +4,8 @@ import Glibc
 /// Where libbpf's own messages go. Quiet by default: users get our one-line errors; `--verbose`
 /// passes libbpf's warnings and the verifier log through to stderr.
 public enum LibbpfLog {
+    /// Set once by `configure`, before any libbpf call that could log; read by the C callback,
+    /// which cannot capture context.
     nonisolated(unsafe) static var verbose = false
 
     /// Installs the print hook (libbpf_set_print). Call once, before opening any object.
@@ -11,7 +13,7 @@ public enum LibbpfLog {
         Self.verbose = verbose
         libbpf_set_print { level, format, args in
             guard LibbpfLog.verbose, let format, let args else { return 0 }
-            return vfprintf(stderr, format, args)
+            return vdprintf(STDERR_FILENO, format, args)
         }
     }
 }

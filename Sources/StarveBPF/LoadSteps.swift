@@ -1,5 +1,6 @@
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// The steps of a load, counted as they are reached, and what may stop one.
 ///

@@ -1,4 +1,5 @@
 import Glibc
+import StarveHost
 
 /// A directory of pins beside the pin directory that belongs to one starve-load process: where a
 /// load builds its pins before they go live, or where an unload moves them before removing them.
@@ -54,7 +55,7 @@ public struct StagingDirectory: Sendable, Equatable {
 
     /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
     static func processStartTime(_ pid: pid_t) -> UInt64? {
-        guard let stat = SchedContextReader.readText("/proc/\(pid)/stat"),
+        guard let stat = HostFiles.read("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return nil }
         // Fields after the comm (which may hold spaces and parentheses) start at field 3.
         let fields = stat[stat.index(after: close)...].split(separator: " ")

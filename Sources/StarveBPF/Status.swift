@@ -1,7 +1,8 @@
 import CLibbpf
 import CStarve
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// A snapshot of a loaded collector: what `starve-load status` prints.
 public struct CollectorStatus: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 /// The tables `starve-dump top` switches between.
@@ -92,10 +93,11 @@ public enum TopScreen {
     /// The frame's lines; `rows` limits the table to fit (nil: `top` rows, for plain output).
     public static func lines(_ snapshot: Snapshot, state: TopState, rows: Int?, top: Int = 20, interactive: Bool) -> [String] {
         var out: [String] = []
-        var host = LogHistogram(), hostWaits: UInt64 = 0, hostWaitNs: UInt64 = 0, hostMax: UInt64 = 0, runtime: UInt64 = 0
+        // The sampler's system-wide histogram: every live thread's waits and exited threads'.
+        let host = snapshot.systemWaitHistogram
+        let hostWaits = host.total
+        var hostWaitNs: UInt64 = 0, hostMax: UInt64 = 0, runtime: UInt64 = 0
         for p in snapshot.processes {
-            for (i, c) in p.waitHistogram.counts.enumerated() where c > 0 { host.counts[i] &+= c }
-            hostWaits &+= p.waitCount
             hostWaitNs &+= p.waitNs
             hostMax = max(hostMax, p.waitMaxNs ?? 0)
             runtime &+= p.runtimeNs

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 /// How `starve-dump hist` groups run-queue waits.
@@ -65,9 +66,11 @@ public enum WaitHistograms {
         var rows: [WaitHistogramRow]
         switch grouping {
         case .system:
-            var h = LogHistogram(), count: UInt64 = 0, ns: UInt64 = 0
-            for p in snapshot.processes { add(p.waitHistogram, to: &h); count &+= p.waitCount; ns &+= p.waitNs }
-            rows = [WaitHistogramRow(grouping: .system, histogram: h, waitCount: count, waitNs: ns)]
+            // The sampler's own system-wide histogram (live threads and exited threads' work).
+            var count: UInt64 = 0, ns: UInt64 = 0
+            for t in snapshot.threads { count &+= t.waitCount; ns &+= t.waitNs }
+            for w in snapshot.exited.values { count &+= w.waitCount; ns &+= w.waitNs }
+            rows = [WaitHistogramRow(grouping: .system, histogram: snapshot.systemWaitHistogram, waitCount: count, waitNs: ns)]
         case .workload:
             rows = snapshot.workloads.map {
                 WaitHistogramRow(grouping: .workload, workload: $0.identity, histogram: $0.figures.waitHistogram,
@@ -135,10 +138,6 @@ public enum WaitHistograms {
             if grouping == .system && rows.isEmpty { rows = [WaitHistogramRow(grouping: .system, histogram: LogHistogram(), waitCount: 0, waitNs: 0)] }
         }
         return ordered(rows, keepEmpty: grouping == .system)
-    }
-
-    private static func add(_ h: LogHistogram, to sum: inout LogHistogram) {
-        for (i, c) in h.counts.enumerated() where i < sum.counts.count { sum.counts[i] &+= c }
     }
 
     private static func ordered(_ rows: [WaitHistogramRow], keepEmpty: Bool) -> [WaitHistogramRow] {

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// What a sampler computes each interval beyond the thread intervals: each costs reads or
 /// sums, so a front-end asks only for what it shows.
@@ -25,6 +26,9 @@ public struct SamplerSettings: Sendable {
     public static let defaultInterval: Double = 1
     public static let defaultAlpha: Double = 0.3
     public static let defaultNeighbourMinCPUPercent: Double = 50
+    /// Samples a workload's running totals are kept after it was last seen (10 minutes at the
+    /// default interval): a workload that comes back within it continues its counters.
+    public static let defaultTotalsMemory = 600
 
     /// Directory on bpffs where starve-load pinned the maps.
     public var pinDirectory: String = PinLayout.defaultDirectory
@@ -41,6 +45,8 @@ public struct SamplerSettings: Sendable {
     /// Whether a process whose cgroups name no container, pod or Slurm job is looked up in
     /// `/proc/<pid>/cgroup` and its environment (cached per process; docs/workloads.md).
     public var processFallback = true
+    /// Samples a workload's ``Snapshot/workloadTotals`` entry is kept after it was last seen.
+    public var totalsMemory: Int = defaultTotalsMemory
 
     public init() {}
 }
@@ -68,6 +74,14 @@ public struct Snapshot: Sendable {
     /// evictions a reader should know of.
     public var stats: CollectorStats
     public var statsDelta: CollectorStats
+    /// The host's run-queue waits of the interval by size: every live thread's, and (when
+    /// groups are computed) the work of threads that exited.
+    public var systemWaitHistogram: LogHistogram
+    /// Cumulative since the sampler started, never backwards: the host's (the same threads as
+    /// `systemWaitHistogram`) and each workload's (with the workloads view; an entry is dropped
+    /// `SamplerSettings.totalsMemory` samples after the workload was last seen).
+    public var hostTotals: RunningTotals
+    public var workloadTotals: [WorkloadKey: RunningTotals]
 }
 
 /// What a sampler waits with between samples. `StopSignals` waits for SIGINT or SIGTERM; a
@@ -118,6 +132,8 @@ public final class Sampler {
     /// still go to its workload; forgotten after `processMemory` samples unseen.
     private var processWorkloads: [ProcessAnalysis.Key: (number: UInt64, seen: Int)] = [:]
     private let processMemory = 30
+    private var hostTotals = RunningTotals()
+    private var workloadTotals: [WorkloadKey: RunningTotals] = [:]
 
     /// Opens the pins of `settings.pinDirectory` and takes the baseline. `signals` must have
     /// been made before any thread started (it blocks SIGINT and SIGTERM); nil: nothing stops
@@ -193,9 +209,16 @@ public final class Sampler {
         }
         if !views.isDisjoint(with: [.threadWorkloads, .workloads, .processes]) { name(&intervals) }
 
+        var system = RunningTotals()
+        for t in intervals { system.add(t, sample: sample) }
+        for w in exited.values { system.add(w, sample: sample) }
+        hostTotals.runtimeNs &+= system.runtimeNs
+        hostTotals.add(waitsOf: system)
+        hostTotals.lastSample = sample
         var snapshot = Snapshot(context: context, atNs: read.atNs, intervalNs: intervalNs, tracked: read.tasks.count,
                                 threads: intervals, exited: exited, cgroups: [], processes: [], workloads: [],
-                                stats: stats, statsDelta: statsDelta)
+                                stats: stats, statsDelta: statsDelta, systemWaitHistogram: system.waitHistogram,
+                                hostTotals: hostTotals, workloadTotals: [:])
         if needsCgroups {
             // Processes by tgid and start tag: a tgid reused since is another process.
             let names = Dictionary(read.tasks.lazy.filter { $0.pid == $0.tgid }.map { (ProcessAnalysis.Key(tgid: $0.tgid, start: $0.processStart), $0.comm) },
@@ -214,6 +237,12 @@ public final class Sampler {
             if views.contains(.workloads) {
                 snapshot.workloads = workloadRows(intervals: intervals, intervalNs: intervalNs, pairs: pairs, throttle: throttle,
                                                   exited: exited, processName: processName)
+                for w in snapshot.workloads { workloadTotals[w.key, default: RunningTotals()].add(w.figures, sample: sample) }
+                if sample % 60 == 0 {
+                    let memory = settings.totalsMemory
+                    workloadTotals = workloadTotals.filter { sample - $0.value.lastSample <= memory }
+                }
+                snapshot.workloadTotals = workloadTotals
             }
         }
         if views.contains(.processes) {
@@ -305,6 +334,10 @@ public final class Sampler {
             var figures = r
             let identity = workloadsByNumber[r.cgroupID] ?? .unknown
             figures.workload = identity
+            // Preemptors of other workloads are workload numbers: say which kind they are.
+            for i in figures.topPreemptors.indices where figures.topPreemptors[i].tgid == nil {
+                figures.topPreemptors[i].workloadKind = workloadsByNumber[figures.topPreemptors[i].cgroup]?.kind
+            }
             return WorkloadInterval(identity: identity, cgroups: cgroups[r.cgroupID]?.count ?? 0,
                                     processes: processes[r.cgroupID]?.count ?? 0, figures: figures)
         }

@@ -1,6 +1,7 @@
 import CStarveSys
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import Synchronization
 
 /// A ping-pong over two pipes between two threads of this process pinned to one CPU, where each

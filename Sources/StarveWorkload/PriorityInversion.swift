@@ -1,6 +1,7 @@
 import CStarveSys
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import Synchronization
 
 /// Settings of the priority-inversion scenario: three threads of this process on one CPU.

@@ -1,5 +1,6 @@
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Everything a scenario starts and must undo: its worker processes and scratch cgroups.
 /// `finish()` stops the workers first (so the cgroups empty), then removes the cgroups, and
@@ -51,7 +52,7 @@ public func waitUntilSettled(pid: pid_t, nice: Int32, cpus: [Int]) throws {
     let deadline = monotonicNs() + 5_000_000_000
     var seen = "nothing"
     while monotonicNs() < deadline {
-        guard let stat = readProcText("/proc/\(pid)/stat"), let status = readProcText("/proc/\(pid)/status") else {
+        guard let stat = HostFiles.read("/proc/\(pid)/stat"), let status = HostFiles.read("/proc/\(pid)/status") else {
             throw StarveError("worker \(pid) exited before it started (see the messages above)")
         }
         // Fields after the `(comm)`: state is field 3, nice field 19.
@@ -67,32 +68,10 @@ public func waitUntilSettled(pid: pid_t, nice: Int32, cpus: [Int]) throws {
     throw StarveError("worker \(pid) did not take nice \(nice) cpus \(cpus) within 5 s (has \(seen))")
 }
 
-/// A /proc file's text, or nil when the task is gone.
-func readProcText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var buf = [UInt8](repeating: 0, count: 8192)
-    var bytes: [UInt8] = []
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return n == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
-        bytes += buf[..<n]
-    }
-}
-
-/// `/proc/<pid>/task/<tid>/schedstat` (or `/proc/<pid>/schedstat` without `tid`): on-CPU ns,
-/// run-queue wait ns, timeslices; nil when the task is gone.
-public func readSchedstat(pid: pid_t, tid: pid_t? = nil) -> (runNs: UInt64, waitNs: UInt64, timeslices: UInt64)? {
-    let path = tid.map { "/proc/\(pid)/task/\($0)/schedstat" } ?? "/proc/\(pid)/schedstat"
-    let f = (readProcText(path) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
-    return f.count == 3 ? (f[0], f[1], f[2]) : nil
-}
 
 /// `se.nr_migrations` from `/proc/<pid>/sched` (needs the scheduler's debug file; nil without it).
 public func readMigrations(pid: pid_t) -> UInt64? {
-    guard let text = readProcText("/proc/\(pid)/sched") else { return nil }
+    guard let text = HostFiles.read("/proc/\(pid)/sched") else { return nil }
     for line in text.split(separator: "\n") where line.hasPrefix("se.nr_migrations") {
         return line.split(separator: ":").last.flatMap { UInt64($0.split(separator: " ").first ?? "") }
     }

@@ -1,5 +1,6 @@
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Starts a pthread running `body` (scenario threads are pthreads: they are pinned, reniced and
 /// named one by one, and joined on stop).

@@ -1,6 +1,7 @@
 import CStarveSys
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// One busy worker's settings.
 public struct WorkerSpec: Sendable, Equatable {

@@ -1,4 +1,5 @@
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Phase 5 of bench.sh, from churn.csv (rows `phase,kind,name,value`, phase before | after | churn):
 /// how fast short-lived processes came and went with starve loaded, what they did to its maps and

@@ -4,7 +4,8 @@ import CStarve
 import Foundation
 import Glibc
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Times what one starve-dump sample costs at N threads: pins synthetic maps with starve's layout
 /// (same names, value sizes and config ABI) under a scratch pin directory, writes N made-up

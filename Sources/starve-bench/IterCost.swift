@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Glibc
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Times the kernel's side of a real read: loads the collector under a scratch pin directory,
 /// parks N extra sleeping threads, and reads the `tasks` iterator (the kernel walks every thread

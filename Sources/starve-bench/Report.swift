@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Turns bench.sh's raw CSVs into the results: the table on stdout, summary.csv, the gnuplot data
 /// files and results.md, all in --dir. Every input is optional (`--churn-only` writes churn.csv
@@ -110,7 +111,7 @@ struct Report: ParsableCommand {
         var uts = utsname()
         uname(&uts)
         let kernel = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        let cpuModel = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        let cpuModel = HostFiles.read("/proc/cpuinfo")?
             .split(separator: "\n").first(where: { $0.hasPrefix("model name") })?
             .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
         var md = "# starve overhead benchmark: results\n\n"

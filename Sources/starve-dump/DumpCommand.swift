@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveCLI
+import StarveModel
+import StarveHost
 import StarveMonitor
 
 /// starve-dump: reads the pinned maps periodically and reports per-thread CPU time and run-queue wait.
@@ -22,8 +24,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// The options every sampling subcommand (tasks, cgroups, processes, workloads) shares.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-    var pinDir: String = PinLayout.defaultDirectory
+    @OptionGroup var pins: PinDirectory
 
     @Option(help: "Seconds between samples.")
     var interval: Double = SamplerSettings.defaultInterval
@@ -47,7 +48,7 @@ struct SamplingOptions: ParsableArguments {
                   neighbourMinCPUPercent: Double = SamplerSettings.defaultNeighbourMinCPUPercent,
                   views: SamplerViews) -> SamplerSettings {
         var s = SamplerSettings()
-        s.pinDirectory = pinDir
+        s.pinDirectory = pins.pinDir
         s.interval = interval
         s.iterations = iterations
         s.alpha = alpha

@@ -1,6 +1,8 @@
 import ArgumentParser
 import StarveBPF
-import StarveCore
+import StarveCLI
+import StarveModel
+import StarveHost
 
 extension StarveDump {
     struct Events: ParsableCommand {
@@ -14,8 +16,7 @@ extension StarveDump {
                 limit, sampling, PID filter) are counted: see starve-load status, and the summary on exit.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(help: "Standard output format: table or json (JSON lines).")
         var format: EventFormat = .table
@@ -45,14 +46,14 @@ extension StarveDump {
 
         func run() throws {
             let signals = StopSignals()
-            let collection = try PinnedCollection(layout: PinLayout(directory: pinDir))
+            let collection = try PinnedCollection(layout: pins.layout)
             let stream = try EventStream(collection: collection)
             let statsAtStart = try collection.readStats()
             let symbols = EventSymbols()
             if let note = stream.stacksNote { writeStderr(note + "\n") }
             else if let note = symbols.kernelNote { writeStderr(note + "\n") }
             let started = monotonicNs()
-            let clock = WallClock()
+            let clock = WallClock.now()
             let kinds = Set(kind), pids = Set(ids.pid), tids = Set(ids.tid)
             var seen = 0
             if format == .table { writeStdout(EventFormatter.header) }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import StarveBPF
 import StarveConsole
-import StarveCore
+import StarveCLI
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 extension HistogramGrouping: ExpressibleByArgument {}
@@ -75,8 +77,7 @@ extension StarveDump {
                 JSON (--format json) gives one object per histogram with every non-empty bucket.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(help: "Group the waits: system, workload, process or thread.")
         var by: HistogramGrouping = .system
@@ -122,7 +123,7 @@ extension StarveDump {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             var settings = SamplerSettings()
-            settings.pinDirectory = pinDir
+            settings.pinDirectory = pins.pinDir
             settings.interval = interval
             settings.iterations = iterations
             settings.views = WaitHistograms.samplerViews(for: by)

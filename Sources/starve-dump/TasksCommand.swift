@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveMonitor
 
 extension StarveDump {

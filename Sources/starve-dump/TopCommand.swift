@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import StarveBPF
 import StarveConsole
-import StarveCore
+import StarveCLI
+import StarveHost
+import StarveModel
 import StarveMonitor
 
 extension StarveDump {
@@ -17,8 +19,7 @@ extension StarveDump {
                 terminal, prints the same frame as plain text every interval. All durations in ms.
                 """)
 
-        @Option(name: .long, help: "Directory on bpffs where starve-load pinned the maps.")
-        var pinDir: String = PinLayout.defaultDirectory
+        @OptionGroup var pins: PinDirectory
 
         @Option(help: "Seconds between refreshes.")
         var interval: Double = SamplerSettings.defaultInterval
@@ -50,14 +51,14 @@ extension StarveDump {
             let signals = StopSignals(including: [SIGWINCH])
             let screen = LiveScreen(terminal: Terminal(), signals: signals, state: TopState(view: view, sort: sort), top: top, ids: ids)
             var settings = SamplerSettings()
-            settings.pinDirectory = pinDir
+            settings.pinDirectory = pins.pinDir
             settings.interval = interval
             settings.iterations = iterations
             settings.views = [.threadWorkloads, .processes, .workloads]
             let sampler = try Sampler(settings: settings, waitingWith: screen)
             try ids.requireKnown(in: sampler.baseline)
             let threshold = sampler.collection.thresholdsNs.starved
-            screen.start(pinDir: pinDir)
+            screen.start(pinDir: pins.pinDir)
             defer { screen.terminal?.restore() }
             while var snapshot = try sampler.next() {  // nil: q, Ctrl-C, SIGTERM or --iterations done
                 if !ids.isEmpty {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Glibc
 import StarveBPF
-import StarveCore
+import StarveCLI
+import StarveModel
+import StarveHost
 
 /// starve-load: loads starve's BPF programs, pins them, and exits; collection goes on in the kernel.
 @main
@@ -22,12 +24,7 @@ struct StarveLoad: ParsableCommand {
     )
 }
 
-struct PinDirectory: ParsableArguments {
-    @Option(name: .long, help: "Directory on bpffs for the pins.")
-    var pinDir: String = PinLayout.defaultDirectory
-
-    var layout: PinLayout { PinLayout(directory: pinDir) }
-
+extension PinDirectory {
     /// Removes what a starve-load that died (kill -9) left beside the pin directory, saying so on
     /// stderr; every command does this first. Returns whether it removed anything.
     @discardableResult

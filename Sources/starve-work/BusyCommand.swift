@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveWorkload
 
 extension StarveWork {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CStarveSys
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveWorkload
 import Synchronization
 

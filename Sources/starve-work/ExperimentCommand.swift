@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveWorkload
 
 extension StarveWork {
@@ -155,7 +156,7 @@ extension StarveWork {
                 interrupted = signals.wait(seconds: 0.001) != nil
             }
             pool.stopAll()
-            let raw = (try? String(contentsOfFile: rawPath, encoding: .utf8)) ?? ""
+            let raw = HostFiles.read(rawPath) ?? ""
             let summary = ExperimentSummaryRow.summarize(cell: cell.index, workerPIDs: pids, dumpCSV: raw)
             var rows = ""
             let workerOf = Dictionary(uniqueKeysWithValues: pids.enumerated().map { ($1, $0) })
@@ -253,12 +254,12 @@ enum ExperimentMetadata {
         func field<T>(_ v: inout T) -> String {
             withUnsafeBytes(of: &v) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         }
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cpuinfo = HostFiles.read("/proc/cpuinfo") ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
-        let autogroup = (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?
+        let autogroup = HostFiles.read("/proc/sys/kernel/sched_autogroup_enabled")?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
-        let mounts = CgroupMounts.parse(procMounts: (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "")
+        let mounts = CgroupMounts(mountinfo: HostFiles.read("/proc/self/mountinfo") ?? "")
         var lines = [
             "tool: starve-work experiment",
             "tool_version: \(toolVersion())",

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 
 /// Per-worker runtime over time in one cell, from starve-dump's CSV.
 struct ExperimentSeries {

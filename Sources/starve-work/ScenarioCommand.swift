@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveWorkload
 
 extension StarveWork {
@@ -108,17 +109,17 @@ func ms(_ ns: UInt64) -> String { formatFixed(Double(ns) / 1e6, decimals: 1) }
 /// Schedstat of a task now, for a before/after difference.
 struct SchedstatWindow {
     let pid: pid_t, tid: pid_t?
-    let start: (runNs: UInt64, waitNs: UInt64, timeslices: UInt64)?
+    let start: Schedstat?
 
     init(pid: pid_t, tid: pid_t? = nil) {
         self.pid = pid
         self.tid = tid
-        start = readSchedstat(pid: pid, tid: tid)
+        start = Schedstat.read(pid: pid, tid: tid)
     }
 
     /// `run_ms=… run_delay_ms=… timeslices=… delay_per_slice_ms=…` since init.
     func summary() -> String {
-        guard let a = start, let b = readSchedstat(pid: pid, tid: tid) else { return "schedstat=gone" }
+        guard let a = start, let b = Schedstat.read(pid: pid, tid: tid) else { return "schedstat=gone" }
         let run = b.runNs - a.runNs, wait = b.waitNs - a.waitNs, slices = b.timeslices - a.timeslices
         return keyValues(["run_ms": ms(run), "run_delay_ms": ms(wait), "timeslices": String(slices),
                           "delay_per_slice_ms": slices > 0 ? ms(wait / slices) : "-"])

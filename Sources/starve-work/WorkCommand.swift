@@ -1,5 +1,6 @@
 import ArgumentParser
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveWorkload
 
 /// starve-work: controlled, reproducible CPU pressure for nice-level experiments.

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// The pins never hand the reader group what the kernel hides from it: event stacks are raw

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// A load is all or nothing. The loader is stopped at every one of its steps in turn (a hidden

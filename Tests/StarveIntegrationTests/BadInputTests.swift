@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Runs `tool` with `args` and expects a refusal: non-zero exit, `text` on stderr, no crash.

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// cgroupfs on this machine: ids are directory inodes (root 1), scratch cgroups come and go

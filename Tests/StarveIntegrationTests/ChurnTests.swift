@@ -1,7 +1,8 @@
 import CStarve
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// "By whom" survives churn: after many short-lived processes have turned the attribution map
@@ -62,7 +63,7 @@ final class ChurnTests: XCTestCase {
     }
 }
 
-/// Constants StarveCore restates from starve.h (it does not import the C module).
+/// Constants StarveModel restates from starve.h (it does not import the C module).
 final class SharedConstantsTests: XCTestCase {
     func testOtherProcessesMarkerIsStarveH() {
         XCTAssertEqual(PreemptionPair.otherProcesses, UInt32(STARVE_PREEMPTOR_OTHER))

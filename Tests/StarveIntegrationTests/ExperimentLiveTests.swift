@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// starve-dump --share and starve-work's duty-cycle / policy workers and experiment mode, run
@@ -66,8 +67,8 @@ final class ExperimentLiveTests: XCTestCase {
         let c0 = cycles(), s0 = try Schedstat(pid: pid), t0 = monotonicNs()
         XCTAssertTrue(waitUntil(seconds: 30) { cycles() >= c0 + 30 }, "the duty-cycle worker never finished 30 cycles")
         let c1 = cycles(), s1 = try Schedstat(pid: pid), t1 = monotonicNs()
-        let perCycleMs = Double(s1.runtimeNs - s0.runtimeNs) / Double(c1 - c0) / 1e6
-        let fraction = Double(s1.runtimeNs - s0.runtimeNs) / Double(t1 - t0)
+        let perCycleMs = Double(s1.runNs - s0.runNs) / Double(c1 - c0) / 1e6
+        let fraction = Double(s1.runNs - s0.runNs) / Double(t1 - t0)
         print("duty cycle: \(c1 - c0) cycles, \(formatFixed(perCycleMs, decimals: 2)) ms of CPU each, \(formatFixed(fraction * 100, decimals: 1)) % of a CPU")
         // Busy is CPU time: 20 ms a cycle however busy CPU 0 is (the window cuts at most one burst).
         XCTAssertEqual(perCycleMs, 20, accuracy: 2, "CPU time per busy burst")

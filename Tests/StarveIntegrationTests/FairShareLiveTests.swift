@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Busy workers pinned to CPU 1 in the situations that decide CFS shares: nice within one
@@ -115,7 +116,7 @@ final class TestCgroup {
 
     /// `weight` on the 1024 scale: v1 cpu.shares as is, v2 cpu.weight = weight * 100 / 1024.
     init(name: String, weight: UInt64) throws {
-        let mounts = CgroupMounts.parse(procMounts: try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8))
+        let mounts = CgroupMounts(mountinfo: try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))
         let file: String, value: String
         if let v1 = mounts.v1CPU {
             root = v1

@@ -1,7 +1,8 @@
 import CStarve
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Pins left by another build (another ABI, or maps of other sizes): every reader says so in one

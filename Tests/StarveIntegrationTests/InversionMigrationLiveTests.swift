@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Issue 5 live: priority inversion (with and without a PI mutex, and a control), migration

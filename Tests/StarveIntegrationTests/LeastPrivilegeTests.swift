@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// starve-load as a user that is not root, with capabilities given through setpriv: CAP_BPF and

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// What a live test needs: root, kernel BTF, the built tools and the BPF object. Without them a
@@ -257,7 +258,7 @@ final class Workload {
         waitUntil(seconds: seconds) {
             workers.allSatisfy { w in
                 guard let nice = procStatField(pid: w.pid, 19).flatMap({ Int($0) }), nice == w.nice,
-                      let ran = try? Schedstat(pid: w.pid), ran.runtimeNs > 0 else { return false }
+                      let ran = try? Schedstat(pid: w.pid), ran.runNs > 0 else { return false }
                 return w.cpus.isEmpty || allowedCPUs(pid: w.pid) == w.cpus
             }
         }
@@ -288,19 +289,11 @@ func allowedCPUs(pid: pid_t) -> Set<Int>? {
         .flatMap { SchedContextParser.cpuList(String($0.dropFirst("Cpus_allowed_list:".count))) }
 }
 
-/// /proc/<pid>/schedstat: on-CPU ns, run-queue wait ns, timeslices. The kernel's own accounting.
-struct Schedstat {
-    var runtimeNs: UInt64
-    var waitNs: UInt64
-    var timeslices: UInt64
-
+extension Schedstat {
+    /// /proc/<pid>/schedstat now (the kernel's own accounting), or an error naming the process.
     init(pid: pid_t) throws {
-        let text = try String(contentsOfFile: "/proc/\(pid)/schedstat", encoding: .utf8)
-        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
-        guard f.count == 3 else { throw StarveError("unexpected schedstat: \(text)") }
-        runtimeNs = f[0]
-        waitNs = f[1]
-        timeslices = f[2]
+        guard let s = Schedstat.read(pid: pid) else { throw StarveError("cannot read /proc/\(pid)/schedstat") }
+        self = s
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// A process run to completion, and how it ended.

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// A non-root member of --group reads the pins; a user outside it gets a clear refusal.

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Unpinned threads at several nice levels roam both CPUs; the load balancer moves them while
@@ -60,7 +61,7 @@ final class RoamingWaitTests: XCTestCase {
                 XCTFail("no interval for pid \(p)"); continue
             }
             let ourWait = Double(i.waitNs), kernelWait = Double(k1.waitNs - k0.waitNs)
-            let ourRuntime = Double(i.runtimeDeltaNs), kernelRuntime = Double(k1.runtimeNs - k0.runtimeNs)
+            let ourRuntime = Double(i.runtimeDeltaNs), kernelRuntime = Double(k1.runNs - k0.runNs)
             totalWait += kernelWait
             print("pid \(p) nice \(i.task.nice): wait ours \(formatFixed(ourWait / 1e6, decimals: 2)) ms, kernel \(formatFixed(kernelWait / 1e6, decimals: 2)) ms; runtime ours \(formatFixed(ourRuntime / 1e6, decimals: 2)) ms, kernel \(formatFixed(kernelRuntime / 1e6, decimals: 2)) ms; waits \(i.waitCount)")
             XCTAssertGreaterThan(kernelWait, 1e6, "pid \(p) never waited: the load did not saturate the CPUs")

@@ -1,5 +1,6 @@
 import Foundation
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Each `starve-work scenario` makes the starvation it promises, as the kernel itself reports
@@ -21,7 +22,7 @@ final class ScenarioTests: XCTestCase {
         XCTAssertTrue(waitUntil(seconds: 20) { (CgroupFS.cpuStat(hierarchy: hierarchy, path: cgroup)?.periods ?? 0) >= stat0.periods + 10 },
                       "cpu.stat never counted 10 periods")
         let stat1 = try XCTUnwrap(CgroupFS.cpuStat(hierarchy: hierarchy, path: cgroup)), sched1 = try Schedstat(pid: pid)
-        let periods = stat1.periods - stat0.periods, ran = sched1.runtimeNs - sched0.runtimeNs
+        let periods = stat1.periods - stat0.periods, ran = sched1.runNs - sched0.runNs
         print("quota: nr_throttled +\(stat1.throttledPeriods - stat0.throttledPeriods) of +\(periods) periods, throttled \(Double(stat1.throttledNs - stat0.throttledNs) / 1e6) ms, loop ran \(Double(ran) / 1e6) ms")
         // Alone on the CPU, every period throttles for 80 ms; other load on the CPU (this
         // machine is shared) can keep the loop from using its quota in some periods.
@@ -50,7 +51,7 @@ final class ScenarioTests: XCTestCase {
                       "the duty task never ran three times")
         let duty1 = try Schedstat(pid: dutyPID), hog1 = try Schedstat(pid: hogPID)
         let wait = duty1.waitNs - duty0.waitNs, slices = duty1.timeslices - duty0.timeslices
-        let hogRan = Double(hog1.runtimeNs - hog0.runtimeNs), dutyRan = Double(duty1.runtimeNs - duty0.runtimeNs)
+        let hogRan = Double(hog1.runNs - hog0.runNs), dutyRan = Double(duty1.runNs - duty0.runNs)
         print("noisy: duty waited \(wait / 1_000_000) ms over \(slices) timeslices, ran \(dutyRan / 1e6) ms; hog ran \(hogRan / 1e6) ms")
         // The duty task asks for 10 % and wakes every 10 ms; starved, each run comes 100+ ms late.
         XCTAssertGreaterThan(wait / max(slices, 1), 100_000_000, "duty task's run_delay per timeslice")
@@ -71,11 +72,11 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(pids.count, 4)
         let before = try pids.map { try Schedstat(pid: $0) }, t0 = monotonicNs()
         // 1.5 s of CPU among the four: enough for the nice-19 loop's share to be tens of ms.
-        func ranSoFar() -> UInt64 { zip(pids, before).map { ((try? Schedstat(pid: $0))?.runtimeNs ?? 0) - $1.runtimeNs }.reduce(0, +) }
+        func ranSoFar() -> UInt64 { zip(pids, before).map { ((try? Schedstat(pid: $0))?.runNs ?? 0) - $1.runNs }.reduce(0, +) }
         XCTAssertTrue(waitUntil(seconds: 30) { ranSoFar() >= 1_500_000_000 }, "the four loops never got 1.5 s of CPU")
         let after = try pids.map { try Schedstat(pid: $0) }
         let window = Double(monotonicNs() - t0) / 1e9
-        let ran = zip(before, after).map { Double($1.runtimeNs - $0.runtimeNs) / 1e9 }
+        let ran = zip(before, after).map { Double($1.runNs - $0.runNs) / 1e9 }
         let waited = zip(before, after).map { Double($1.waitNs - $0.waitNs) / 1e9 }
         print("overload: ran \(ran) s, waited \(waited) s in \(window) s")
         // Weights 1024, 335, 110, 15: ratios 3.1, 3.0 and 7.3 between neighbours, whatever else

@@ -1,7 +1,8 @@
 import CStarve
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Two busy loops share CPU 1 at nice 0 and nice 5; what starve computes from its samples must
@@ -55,7 +56,7 @@ final class SchedstatAgreementTests: XCTestCase {
             for pid in pids {
                 let i = try XCTUnwrap(s.intervals[pid], "interval \(n): no row for worker \(pid)")
                 let k0 = previous[pid]!, k1 = s.kernel[pid]!
-                let kernelRuntime = k1.runtimeNs - k0.runtimeNs
+                let kernelRuntime = k1.runNs - k0.runNs
                 let kernelSlices = Int64(k1.timeslices - k0.timeslices)
                 print("interval \(n) pid \(pid) nice \(i.task.nice): runtime delta ours \(formatFixed(Double(i.runtimeDeltaNs) / 1e6, decimals: 2)) ms, schedstat \(formatFixed(Double(kernelRuntime) / 1e6, decimals: 2)) ms; cpu_pct \(formatFixed(i.cpuPercent, decimals: 2)); switches \(i.switches), timeslices \(kernelSlices)")
                 // Ours and schedstat's are read a moment apart, and schedstat's runtime of a
@@ -84,7 +85,7 @@ final class SchedstatAgreementTests: XCTestCase {
         }
 
         for pid in pids {
-            let kernelRuntime = previous[pid]!.runtimeNs - baseline.kernel[pid]!.runtimeNs
+            let kernelRuntime = previous[pid]!.runNs - baseline.kernel[pid]!.runNs
             let kernelWait = Double(previous[pid]!.waitNs - baseline.kernel[pid]!.waitNs), wait = Double(ourWait[pid]!)
             print("pid \(pid) over \(intervals) intervals: runtime ours \(ourRuntime[pid]! / 1_000_000) ms, schedstat \(kernelRuntime / 1_000_000) ms; wait ours \(Int(wait / 1e6)) ms, schedstat \(Int(kernelWait / 1e6)) ms")
             // The intervals tile the window: no time lost or counted twice between them.

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Issue 4 live: starvation events, preemption attribution, CFS throttling and noisy-neighbour

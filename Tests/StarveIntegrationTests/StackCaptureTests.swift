@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// Stack capture keeps working at volume: over a million starvation events whose holders block

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import XCTest
 
 /// The tools as a user runs them: load, status, dump to CSV and JSON, unload.
@@ -181,7 +182,7 @@ final class ToolTests: XCTestCase {
         let collection = try PinnedCollection(layout: collector.layout)
         let seen = try XCTUnwrap(try collection.readTasks().tasks.first { $0.pid == pid }, "a sleeping thread is missing")
         XCTAssertEqual(seen.comm, "sleep")
-        XCTAssertEqual(seen.runtimeNs, kernelBefore.runtimeNs, "runtime is the kernel's own sum_exec_runtime")
+        XCTAssertEqual(seen.runtimeNs, kernelBefore.runNs, "runtime is the kernel's own sum_exec_runtime")
         XCTAssertGreaterThan(seen.runtimeNs, 0)
         // nvcsw + nivcsw count switch-outs, schedstat's timeslices switch-ins: equal while asleep.
         XCTAssertEqual(seen.voluntarySwitches + seen.involuntarySwitches, kernelBefore.timeslices, "switches are the kernel's nvcsw + nivcsw")

@@ -1,6 +1,7 @@
 import Foundation
 import StarveBPF
-import StarveCore
+import StarveModel
+import StarveHost
 import StarveMonitor
 import XCTest
 
@@ -180,6 +181,8 @@ final class WorkloadViewsTests: XCTestCase {
 
         var cumulative: UInt64 = 0, cumulativeCgroup: UInt64 = 0, previous: UInt64 = 0
         var processesSeen = 0, exitedSeen: UInt64 = 0, afterExit = 0
+        var previousTotals = RunningTotals(), previousHost = RunningTotals(), hostWaitsSummed: UInt64 = 0
+        let key = WorkloadKey(kind: .service, name: unit)
         // Sample while it runs, and twice after (the last exits are folded in then).
         while afterExit < 2 {
             if !churn.isRunning { afterExit += 1 }
@@ -192,6 +195,22 @@ final class WorkloadViewsTests: XCTestCase {
             cumulativeCgroup += c?.waitCount ?? 0
             XCTAssertGreaterThanOrEqual(cumulative, previous, "the workload's cumulative wait count went down")
             previous = cumulative
+            // The sampler's own running totals: the sum of the intervals, never backwards.
+            let totals = s.workloadTotals[key] ?? previousTotals
+            XCTAssertEqual(totals.waitCount, cumulative, "sample \(s.context.sample): running total is the sum of the intervals")
+            XCTAssertEqual(totals.waitHistogram.total, totals.waitCount, "sample \(s.context.sample): the histogram holds every wait")
+            for (name, now, before) in [("runtime", totals.runtimeNs, previousTotals.runtimeNs), ("waits", totals.waitCount, previousTotals.waitCount),
+                                        ("wait ns", totals.waitNs, previousTotals.waitNs), ("host waits", s.hostTotals.waitCount, previousHost.waitCount),
+                                        ("host runtime", s.hostTotals.runtimeNs, previousHost.runtimeNs)] {
+                XCTAssertGreaterThanOrEqual(now, before, "sample \(s.context.sample): \(name) went backwards")
+            }
+            XCTAssertEqual(totals.wakeupWaitNs &+ totals.preemptWaitNs &+ totals.throttledWaitNs, totals.waitNs)
+            XCTAssertEqual(s.systemWaitHistogram.total, s.hostTotals.waitCount - previousHost.waitCount,
+                           "sample \(s.context.sample): the system histogram is the host's waits of the interval")
+            XCTAssertGreaterThanOrEqual(s.systemWaitHistogram.total, w?.figures.waitCount ?? 0, "the host's waits include the workload's")
+            hostWaitsSummed += s.systemWaitHistogram.total
+            previousTotals = totals
+            previousHost = s.hostTotals
             processesSeen = max(processesSeen, w?.processes ?? 0)
             exitedSeen += s.processes.filter { $0.workload?.name == unit }.reduce(0) { $0 + $1.exitedThreads }
         }
@@ -199,6 +218,7 @@ final class WorkloadViewsTests: XCTestCase {
         XCTAssertEqual(churn.terminationStatus, 0)
         print("churn workload \(unit): \(cumulative) waits (cgroup \(cumulativeCgroup)), up to \(processesSeen) processes a sample, \(exitedSeen) exited threads folded")
         XCTAssertEqual(cumulative, cumulativeCgroup, "the workload's total is its cgroup's")
+        XCTAssertEqual(previousHost.waitCount, hostWaitsSummed, "the host's running total is the sum of its interval histograms")
         XCTAssertGreaterThanOrEqual(exitedSeen, 1000, "most of the 2000 children exited unseen and were folded into their process rows")
         XCTAssertGreaterThan(cumulative, 0)
     }
