@@ -74,6 +74,7 @@ let package = Package(
         ]),
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
+        .testTarget(name: "StarveConsoleTests", dependencies: ["StarveConsole", "StarveModel"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
     ],
     swiftLanguageModes: [.v6]

@@ -39,6 +39,18 @@ public struct WaitHistogramRow: Sendable {
     public var waitCount: UInt64
     public var waitNs: UInt64
 
+    public init(grouping: HistogramGrouping, tid: UInt32? = nil, pid: UInt32? = nil, comm: String? = nil, workload: WorkloadIdentity? = nil,
+                histogram: LogHistogram, waitCount: UInt64, waitNs: UInt64) {
+        self.grouping = grouping
+        self.tid = tid
+        self.pid = pid
+        self.comm = comm
+        self.workload = workload
+        self.histogram = histogram
+        self.waitCount = waitCount
+        self.waitNs = waitNs
+    }
+
     /// The title runqlat prints above a per-group histogram.
     public var title: String {
         switch grouping {
