@@ -266,6 +266,12 @@ final class EverydayViewsTests: XCTestCase {
     }
 }
 
+/// A thread id set by the thread itself.
+final class ThreadID: @unchecked Sendable {  // written once before a semaphore signal, read after the wait
+    private(set) var value: pid_t = 0
+    func set(_ v: pid_t) { value = v }
+}
+
 /// Process and thread ids as ps, top and runqlat use them, and one order (most wait first) by
 /// default, across the views.
 final class ViewConventionsTests: XCTestCase {
@@ -282,11 +288,24 @@ final class ViewConventionsTests: XCTestCase {
         let collector = try LoadedCollector()
         defer { collector.unload() }
         let pin = ["--pin-dir", collector.pinDir, "--iterations", "1", "--interval", "0.3"]
-        // This test process has threads other than its leader: such a thread id under --pid
-        // (its old meaning) is refused with the way to say it.
+        // A thread of this test process that lives as long as the test: its id under --pid (the
+        // old meaning) is refused with the way to say it.
         let me = getpid()
-        let threads = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap { pid_t($0) }
-        guard let other = threads.first(where: { $0 != me }) else { throw StarveError("the test process has one thread") }
+        let box = ThreadID()
+        let started = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            // /proc/thread-self -> "<pid>/task/<tid>"
+            let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
+            box.set(pid_t(link.split(separator: "/").last ?? "") ?? 0)
+            started.signal()
+            finish.wait()
+        }
+        thread.start()
+        started.wait()
+        defer { finish.signal() }
+        let other = box.value
+        XCTAssertNotEqual(other, 0)
+        XCTAssertNotEqual(other, me)
         try expectError(pin + ["--pid", String(other)], contains: "\(other) is a thread of process \(me): use --tid \(other)")
         try expectError(pin + ["--tgid", String(me)], contains: "--tgid is gone: process ids are --pid now")
         try expectError(["hist"] + pin + ["--tid", "999999999", "--by", "thread"], contains: "no such thread: --tid 999999999")
@@ -301,6 +320,11 @@ final class ViewConventionsTests: XCTestCase {
         let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         XCTAssertGreaterThan(rows.count, 1, "a multithreaded process: \(r.stdout)")
         XCTAssertTrue(rows.allSatisfy { $0["tgid"] as? Int == Int(me) }, r.stdout)
+        let process = try runTool(Live.tool("starve-dump"), ["processes"] + pin + ["--format", "json", "--pid", String(me)])
+        XCTAssertEqual(process.status, 0, process.stderr)
+        let processRows = process.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertTrue(processRows.count <= 1 && processRows.allSatisfy { $0["tgid"] as? Int == Int(me) }, process.stdout)
+        try expectError(["processes"] + pin + ["--tid", String(other)], contains: "--tid selects threads")
         let one = try runTool(Live.tool("starve-dump"), pin + ["--format", "json", "--tid", String(other)])
         XCTAssertEqual(one.status, 0, one.stderr)
         XCTAssertEqual(one.stdout.split(separator: "\n").count, 1, one.stdout)
