@@ -14,8 +14,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the package build's own folder (gitignored)
-# release for what users install; `scripts/run.sh test` checks a debug build of the package
-# (same files, same static runtime, a quarter of the compile time: docs/everyday.md).
+# release: what users install (and what `scripts/run.sh test` checks); PACKAGE_CONFIG=debug
+# makes the same package from a debug build, quicker to compile (docs/everyday.md has both times).
 CONFIG=${PACKAGE_CONFIG:-release}
 DIST=${DIST:-$ROOT/dist}
 TOOLS=(starve-load starve-dump starve-work)
@@ -156,7 +156,7 @@ CONTROL
   mkdir -p "$DIST"
   rm -f "$DIST"/starve_*.deb
   local deb="$DIST/starve_${ver}_${arch}.deb"
-  dpkg-deb --root-owner-group -Zxz --build "$work/root" "$deb" >/dev/null
+  dpkg-deb --root-owner-group -Zxz -z1 --build "$work/root" "$deb" >/dev/null
   say "built $deb ($(du -h "$deb" | cut -f1)); Depends: $deps"
   echo "$deb"
 }
