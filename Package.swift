@@ -8,10 +8,14 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
+        .executable(name: "starve-tune", targets: ["starve-tune"]),
         .library(name: "StarveModel", targets: ["StarveModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Policy files (starve-tune): a YAML 1.1 parser over libyaml that gives every node its
+        // line, so a bad policy is reported as `file:line: what is wrong`.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libbpf, imported as a system library (Debian: libbpf-dev, libelf-dev).
@@ -55,6 +59,16 @@ let package = Package(
         .target(name: "StarveCLI", dependencies: [
             "StarveBPF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The tuner: policies (YAML), the rule engine (pure: hysteresis, cooldowns, bounds, the
+        // global cap), cgroup / nice knobs, the audit log and rollback. Consumes Sampler snapshots.
+        .target(name: "StarveTune", dependencies: [
+            "StarveModel", "StarveHost", "StarveMonitor",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "starve-tune", dependencies: [
+            "StarveTune", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "starve-load", dependencies: [
             "StarveBPF", "StarveModel", "StarveHost", "StarveCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,6 +89,7 @@ let package = Package(
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
         .testTarget(name: "StarveConsoleTests", dependencies: ["StarveConsole", "StarveModel"]),
+        .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
     ],
     swiftLanguageModes: [.v6]

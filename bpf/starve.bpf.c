@@ -1124,3 +1124,6 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
 }
+
+/* Futex contention (starve-load --futex): its own programs and maps, off the hot path. */
+#include "futex.bpf.h"

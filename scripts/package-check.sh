@@ -36,7 +36,7 @@ trap 'exit 130' INT TERM
 step "apt-get install $DEB"
 "${APT[@]}" install "$DEB" >"$WORK/apt-install.log" 2>&1 || { cat "$WORK/apt-install.log" >&2; fail "apt-get install"; }
 dpkg -L starve >"$WORK/files"
-for t in starve-load starve-dump starve-work; do
+for t in starve-load starve-dump starve-work starve-tune; do
   [ "$(command -v $t)" = "/usr/bin/$t" ] || fail "$t is not /usr/bin/$t"
   if ldd /usr/bin/$t | grep -E 'not found|swift|Foundation'; then fail "$t needs libraries it cannot find here"; fi
 done
@@ -62,7 +62,7 @@ grep -q '"buckets":\[' <<<"$json" || fail "hist --format json: $json"
 head -6 <<<"$out"
 
 step "man pages"
-for t in starve-load starve-dump starve-work; do
+for t in starve-load starve-dump starve-work starve-tune; do
   page=$(MANPAGER=cat MANWIDTH=100 man "$t" 2>/dev/null) || fail "man $t"
   grep -q "$t" <<<"$page" || fail "man $t does not name it"
 done

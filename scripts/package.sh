@@ -18,7 +18,7 @@ SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the package build's own folder (git
 # makes the same package from a debug build, quicker to compile (docs/everyday.md has both times).
 CONFIG=${PACKAGE_CONFIG:-release}
 DIST=${DIST:-$ROOT/dist}
-TOOLS=(starve-load starve-dump starve-work)
+TOOLS=(starve-load starve-dump starve-work starve-tune)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'package.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -79,6 +79,10 @@ stage() {
   rm -rf "$man"
   install -m 0644 "$ROOT/README.md" "$docdir/README.md"
   install -m 0644 "$ROOT"/docs/*.md "$docdir/docs/"
+  if compgen -G "$ROOT/policies/*.yaml" >/dev/null; then
+    install -d "$docdir/policies"
+    install -m 0644 "$ROOT"/policies/*.yaml "$docdir/policies/"   # starve-tune's example policies
+  fi
   # systemd units, when the project has any (PID 1 here is not systemd; none is shipped yet).
   if compgen -G "$ROOT/packaging/systemd/*.service" >/dev/null; then
     install -d "$dest/lib/systemd/system"

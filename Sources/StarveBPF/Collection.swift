@@ -248,6 +248,24 @@ public final class PinnedCollection {
         return out
     }
 
+    /// Whether the load has futex contention (starve-load --futex).
+    public var hasFutex: Bool { config.flags & UInt32(STARVE_CONFIG_FUTEX) != 0 }
+
+    /// Futex waits per thread, cumulative (the `futex_threads` map; tids of exited threads stay
+    /// until the LRU evicts them); nil without --futex.
+    public func readFutex() throws -> [UInt32: FutexCounters]? {
+        guard hasFutex else { return nil }
+        if futexMap == nil {
+            futexMap = try PinnedMap(path: layout.map(PinLayout.futexThreadsMap), key: UInt32.self, value: starve_futex_thread.self)
+        }
+        var out: [UInt32: FutexCounters] = [:]
+        try futexMap!.forEach(key: UInt32.self, value: starve_futex_thread.self) { tid, v in
+            out[tid] = FutexCounters(tgid: v.tgid, waitNs: v.wait_ns, waits: v.waits)
+        }
+        return out
+    }
+    private var futexMap: PinnedMap?
+
     /// The settings the programs were loaded with (thresholds and volume controls).
     public var thresholdsNs: (starved: UInt64, severe: UInt64, critical: UInt64) {
         (config.settings.threshold_ns.0, config.settings.threshold_ns.1, config.settings.threshold_ns.2)

@@ -43,6 +43,8 @@ public struct LoadOptions: Sendable {
     public var eventsOff = false
     /// Where waits come from; nil: the kernel's sched_info when it works, else our own bracket.
     public var waitSource: WaitSource?
+    /// Futex contention per thread (bpf/futex.bpf.h): off by default, it runs on every syscall.
+    public var futex = false
 
     /// Where the programs take run-queue waits from.
     public enum WaitSource: String, Sendable, CaseIterable {
@@ -154,6 +156,10 @@ public enum Collector {
             try object.setInitialValue(section: PinLayout.settingsSection, s)
             // Our own wait bracket needs the wakeup probes; sched_info makes them dead weight.
             for name in PinLayout.wakeupPrograms { try object.setAutoload(program: name, waitSource == .wakeup) }
+            if options.futex {
+                try object.setMaxEntries(map: PinLayout.futexThreadsMap, UInt32(STARVE_DEFAULT_MAX_FUTEX_THREADS))
+                for name in PinLayout.futexPrograms { try object.setAutoload(program: name, true) }
+            }
             settings = s
         }
         try steps.reach("open")
@@ -169,7 +175,7 @@ public enum Collector {
             config.max_pairs = options.maxPairs
             config.max_exited = options.maxExited
             config.stacks_bytes = options.stacksBytes
-            config.flags = options.groupStacks ? UInt32(STARVE_CONFIG_GROUP_STACKS) : 0
+            config.flags = (options.groupStacks ? UInt32(STARVE_CONFIG_GROUP_STACKS) : 0) | (options.futex ? UInt32(STARVE_CONFIG_FUTEX) : 0)
             var key: UInt32 = 0
             try check(bpf_map_update_elem(try object.mapFD(PinLayout.configMap), &key, &config, UInt64(BPF_ANY)), "write \(PinLayout.configMap)")
             let pidsFD = try object.mapFD(PinLayout.eventPidsMap)

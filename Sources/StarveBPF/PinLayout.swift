@@ -44,4 +44,8 @@ public struct PinLayout: Sendable, Equatable {
     public static let settingsSection = "rodata.settings"
     /// Programs needed only when waits come from our own wakeup bracket.
     public static let wakeupPrograms = ["starve_sched_wakeup", "starve_sched_wakeup_new"]
+    /// Futex contention (starve-load --futex): per-thread futex waits, and its counters.
+    public static let futexThreadsMap = "futex_threads"
+    public static let futexStatsMap = "futex_stats"
+    public static let futexPrograms = ["starve_futex_enter", "starve_futex_exit"]
 }

@@ -28,6 +28,8 @@ public struct CollectorStatus: Sendable {
     public var stats: CollectorStats?
     /// Records the `tasks` iterator gave (nil: it could not be read).
     public var threads: Int?
+    /// Futex contention counters (`futex_stats`, summed over CPUs); nil without --futex.
+    public var futex: (enters: UInt64, insertFailures: UInt64)?
     /// Live entries of `preempt_pairs` (nil: not read).
     public var pairsLive: Int? { maps.first { $0.name == PinLayout.pairsMap }?.entries }
     /// Live entries of `exited` (nil: not read).
@@ -56,7 +58,7 @@ public struct CollectorStatus: Sendable {
         }, leftAligned: [0])
         if let s = stats {
             out += "\n"
-            out += renderTable(headers: ["COUNTER", "VALUE"], rows: [
+            var counters: [[String]] = [
                 ["threads reported by the tasks iterator", threads.map(String.init) ?? "-"],
                 ["sched_switch events", String(s.switches)],
                 ["wakeup events", String(s.wakeups)],
@@ -88,7 +90,12 @@ public struct CollectorStatus: Sendable {
                 ["kernel stacks not taken", String(s.kernelStackFailures)],
                 ["user stacks not taken", String(s.userStackFailures)],
                 ["events without stacks: event_stacks full", String(s.stacksRingbufFull)],
-            ], leftAligned: [0])
+            ]
+            if let f = futex {
+                counters.append(["futex waits entered (--futex)", String(f.enters)])
+                counters.append(["dropped: futex waits of threads without a futex_threads entry", String(f.insertFailures)])
+            }
+            out += renderTable(headers: ["COUNTER", "VALUE"], rows: counters, leftAligned: [0])
         }
         return out
     }
@@ -111,6 +118,12 @@ extension Collector {
             var entries: Int? = nil
             if [BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH].contains(where: { map.info.type == $0.rawValue }) { entries = map.countKeys() }
             status.maps.append(.init(name: name, entries: entries, maxEntries: map.maxEntries))
+            if name == PinLayout.futexStatsMap, status.abiVersion != nil,
+               ((try? PinnedCollection.readConfig(layout: layout))?.flags ?? 0) & UInt32(STARVE_CONFIG_FUTEX) != 0 {
+                try map.requireShape(key: UInt32.self, value: starve_futex_stats.self, perCPU: true)
+                let perCPU = try map.perCPUValues(as: starve_futex_stats.self)
+                status.futex = (perCPU.reduce(0) { $0 &+ $1.enters }, perCPU.reduce(0) { $0 &+ $1.insert_failures })
+            }
             if name == PinLayout.statsMap {
                 try map.requireShape(key: UInt32.self, value: starve_stats.self, perCPU: true)
                 status.stats = PinnedCollection.sum(try map.perCPUValues(as: starve_stats.self))

@@ -126,6 +126,8 @@ public struct CgroupInterval: ExitedWorkSum, Sendable {
     public var evidence: String
     /// The workload the cgroup belongs to (nil: not resolved, e.g. rows made without a resolver).
     public var workload: WorkloadIdentity? = nil
+    /// Futex waits of its threads that ended in the interval (nil: not collected, starve-load --futex).
+    public var futex: FutexWork? = nil
 
     /// Share of one CPU used, percent.
     public var cpuPercent: Double { intervalNs == 0 ? 0 : Double(runtimeNs) / Double(intervalNs) * 100 }

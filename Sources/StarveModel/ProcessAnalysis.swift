@@ -27,6 +27,8 @@ public struct ProcessInterval: ExitedWorkSum, Sendable {
     public var preemptWaitNs: UInt64 = 0
     /// The live thread that waited longest in the interval (nil: none waited).
     public var worstThread: (pid: UInt32, comm: String, waitNs: UInt64)?
+    /// Futex waits of its threads that ended in the interval (nil: not collected, starve-load --futex).
+    public var futex: FutexWork? = nil
 
     public var cpuPercent: Double { intervalNs == 0 ? 0 : Double(runtimeNs) / Double(intervalNs) * 100 }
     public func waitPercentileNs(_ q: Double) -> UInt64? { waitHistogram.percentile(q, ceiling: waitMaxNs) }

@@ -43,6 +43,8 @@ public let processColumns: [ViewColumn<ProcessInterval>] = [
     .init(name: "worst_thread", meaning: "the live thread that waited longest in the interval (empty: none waited)") { _, r in r.worstThread.map { .uint(UInt64($0.pid)) } ?? .none },
     .init(name: "worst_thread_comm", meaning: "its name") { _, r in r.worstThread.map { .string($0.comm) } ?? .none },
     .init(name: "worst_thread_wait_ms", meaning: "its wait in the interval") { _, r in ms(r.worstThread?.waitNs) },
+    .init(name: "futex_waits", meaning: "futex waits of its threads that ended in the interval (empty: starve-load without --futex)") { _, r in r.futex.map { .uint($0.waits) } ?? .none },
+    .init(name: "futex_wait_ms", meaning: "their total time, entry to exit of the futex call") { _, r in ms(r.futex?.waitNs) },
 ] + workloadColumnMeanings.indices.map { n in
     ViewColumn<ProcessInterval>(name: WorkloadIdentity.columnNames[n], meaning: workloadColumnMeanings[n]) { _, r in workloadField(r.workload, n) }
 }
@@ -78,6 +80,8 @@ public let workloadColumns: [ViewColumn<WorkloadInterval>] = [
     .init(name: "top_preemptor_kind", meaning: "the top preemptor's workload kind; empty when it is a process of its own") { _, r in r.figures.topPreemptors.first?.workloadKind.map { .string($0.rawValue) } ?? .none },
     .init(name: "verdict", meaning: "ok, throttled, victim, noisy-neighbour or starved, by workload (docs/signals.md)") { _, r in .string(r.figures.verdict.rawValue) },
     .init(name: "evidence", meaning: "the figures behind the verdict") { _, r in .string(r.figures.evidence) },
+    .init(name: "futex_waits", meaning: "futex waits of its threads that ended in the interval (empty: starve-load without --futex)") { _, r in r.figures.futex.map { .uint($0.waits) } ?? .none },
+    .init(name: "futex_wait_ms", meaning: "their total time, entry to exit of the futex call") { _, r in ms(r.figures.futex?.waitNs) },
 ]
 
 /// Renders rows of a view as CSV, JSON lines and tables.
@@ -108,28 +112,33 @@ public enum ViewFormatter {
 
     public static func processTable(_ c: SampleContext, _ rows: [ProcessInterval], total: Int) -> String {
         var out = "sample \(c.sample) at \(isoTimestamp(c.timestamp)): \(total) processes\n"
-        out += renderTable(headers: ["PID", "COMM", "WORKLOAD", "THREADS", "CPU%", "WAITS", "P50_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS", "WORST_THREAD"],
+        let futex = rows.contains { $0.futex != nil }  // starve-load --futex
+        out += renderTable(headers: ["PID", "COMM", "WORKLOAD", "THREADS", "CPU%", "WAITS", "P50_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS"]
+                                    + (futex ? ["FUTEX_WAITS", "FUTEX_MS"] : []) + ["WORST_THREAD"],
                            rows: rows.map { r in
             [String(r.tgid), r.comm, r.workload?.label ?? "-",
              r.exitedThreads > 0 ? "\(r.threads)+\(r.exitedThreads)x" : String(r.threads),
              formatFixed(r.cpuPercent, decimals: 1), String(r.waitCount), f(r.waitPercentileNs(0.5)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
-             "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
-             r.worstThread.map { "\($0.pid) (\($0.comm)) \(f($0.waitNs))ms" } ?? "-"]
-        }, leftAligned: [1, 2, 10])
+             "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)"]
+            + (futex ? [String(r.futex?.waits ?? 0), f(r.futex?.waitNs ?? 0)] : [])
+            + [r.worstThread.map { "\($0.pid) (\($0.comm)) \(f($0.waitNs))ms" } ?? "-"]
+        }, leftAligned: [1, 2, futex ? 12 : 10])
         return out
     }
 
     public static func workloadTable(_ c: SampleContext, _ rows: [WorkloadInterval], total: Int) -> String {
         var out = "sample \(c.sample) at \(isoTimestamp(c.timestamp)): \(total) workloads\n"
+        let futex = rows.contains { $0.figures.futex != nil }  // starve-load --futex
         out += renderTable(headers: ["KIND", "WORKLOAD", "CGROUPS", "PROCS", "CPU%", "WAITS", "P50_MS", "P99_MS", "MAX_MS", "PREEMPT S/O/SYS",
-                                     "THROTTLED", "TOP_PREEMPTOR", "VERDICT"], rows: rows.map { w in
+                                     "THROTTLED"] + (futex ? ["FUTEX_WAITS", "FUTEX_MS"] : []) + ["TOP_PREEMPTOR", "VERDICT"], rows: rows.map { w in
             let r = w.figures
             return [w.identity.kind.rawValue, w.identity.name, String(w.cgroups), String(w.processes), formatFixed(r.cpuPercent, decimals: 1),
                     String(r.waitCount), f(r.waitPercentileNs(0.5)), f(r.waitPercentileNs(0.99)), f(r.waitMaxNs),
                     "\(r.preemptedSame)/\(r.preemptedOther)/\(r.preemptedSystem)",
-                    r.throttle.map { "\($0.throttledPeriods)/\($0.periods) \(f($0.throttledNs))ms" } ?? "-",
-                    r.topPreemptors.first.map { "\($0.qualifiedLabel) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue]
-        }, leftAligned: [0, 1, 11, 12])
+                    r.throttle.map { "\($0.throttledPeriods)/\($0.periods) \(f($0.throttledNs))ms" } ?? "-"]
+                + (futex ? [String(r.futex?.waits ?? 0), f(r.futex?.waitNs ?? 0)] : [])
+                + [r.topPreemptors.first.map { "\($0.qualifiedLabel) \(f($0.waitNs))ms" } ?? "-", r.verdict.rawValue]
+        }, leftAligned: futex ? [0, 1, 13, 14] : [0, 1, 11, 12])
         for w in rows {
             if let by = preemptedBy(w) { out += "  \(by)\n" }
             if w.figures.verdict != .ok { out += "  \(w.identity.label): \(w.figures.verdict.rawValue): \(w.figures.evidence)\n" }

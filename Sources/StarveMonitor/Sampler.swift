@@ -132,6 +132,9 @@ public final class Sampler {
     /// still go to its workload; forgotten after `processMemory` samples unseen.
     private var processWorkloads: [ProcessAnalysis.Key: (number: UInt64, seen: Int)] = [:]
     private let processMemory = 30
+    /// Futex waits per thread (starve-load --futex), for the process, cgroup and workload rows.
+    private var futexTracker = FutexTracker()
+    private var readsFutex: Bool { collection.hasFutex && !settings.views.isDisjoint(with: [.processes, .cgroups, .workloads]) }
     private var hostTotals = RunningTotals()
     private var workloadTotals: [WorkloadKey: RunningTotals] = [:]
 
@@ -169,6 +172,7 @@ public final class Sampler {
         _ = tracker.advance(to: first.tasks, atNs: first.atNs)
         lastAt = first.atNs
         lastStats = try collection.readStats()
+        if readsFutex, let f = try collection.readFutex() { _ = futexTracker.advance(to: f, baseline: true) }
         if needsCgroups || settings.views.contains(.processes) {
             _ = exitedWork.advance(reading: try collection.readExited(), vanished: [])
         }
@@ -203,6 +207,7 @@ public final class Sampler {
         lastStats = stats
 
         let needsCgroups = !views.isDisjoint(with: [.cgroups, .workloads])
+        let futex = try readsFutex ? collection.readFutex().map { futexTracker.advance(to: $0) } : nil
         var exited: [ProcessInCgroup: ThreadWork] = [:]
         if needsCgroups || views.contains(.processes) {
             exited = exitedWork.advance(reading: try collection.readExited(), vanished: tracker.vanished)
@@ -255,8 +260,35 @@ public final class Sampler {
                 if let n = processWorkloads[key]?.number { snapshot.processes[i].workload = workloadsByNumber[n] }
             }
         }
+        if let futex { addFutex(futex, to: &snapshot) }
         forgetOldProcesses()
         return snapshot
+    }
+
+    /// Books each thread's futex waits of the interval to its process, cgroup and workload
+    /// rows (every row gets a figure, zero when none of its threads waited). A thread that
+    /// exited goes to its process as seen through another thread of it, if any.
+    private func addFutex(_ byTid: [UInt32: (tgid: UInt32, work: FutexWork)], to snapshot: inout Snapshot) {
+        struct Place { var key: ProcessAnalysis.Key; var cgroup: UInt64 }
+        var byThread: [UInt32: Place] = [:], byTgid: [UInt32: Place] = [:]
+        for t in snapshot.threads {
+            let p = Place(key: ProcessAnalysis.Key(tgid: t.task.tgid, start: t.task.processStart), cgroup: t.task.cpuCgroupID)
+            byThread[t.task.pid] = p
+            if byTgid[t.task.tgid] == nil || t.task.pid == t.task.tgid { byTgid[t.task.tgid] = p }
+        }
+        var perProcess: [ProcessAnalysis.Key: FutexWork] = [:], perCgroup: [UInt64: FutexWork] = [:], perWorkload: [UInt64: FutexWork] = [:]
+        let groupsWorkloads = !snapshot.workloads.isEmpty
+        for (tid, (tgid, w)) in byTid {
+            guard let place = byThread[tid] ?? byTgid[tgid] else { continue }
+            perProcess[place.key, default: FutexWork()].add(w)
+            perCgroup[place.cgroup, default: FutexWork()].add(w)
+            if groupsWorkloads { perWorkload[workloadNumber(cgroup: place.cgroup, tgid: place.key.tgid, start: place.key.start), default: FutexWork()].add(w) }
+        }
+        for i in snapshot.processes.indices {
+            snapshot.processes[i].futex = perProcess[ProcessAnalysis.Key(tgid: snapshot.processes[i].tgid, start: snapshot.processes[i].start)] ?? FutexWork()
+        }
+        for i in snapshot.cgroups.indices { snapshot.cgroups[i].futex = perCgroup[snapshot.cgroups[i].cgroupID] ?? FutexWork() }
+        for i in snapshot.workloads.indices { snapshot.workloads[i].figures.futex = perWorkload[snapshot.workloads[i].figures.cgroupID] ?? FutexWork() }
     }
 
     /// A cgroup's path, or `cgroup#ID` when it cannot be found (gone, or made since the last walk).

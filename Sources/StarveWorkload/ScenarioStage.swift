@@ -16,8 +16,8 @@ public final class ScenarioStage {
     public init() {}
 
     /// Creates a scratch cgroup `<prefix>-<pid>` in the cpu hierarchy; it is removed by `finish()`.
-    public func makeCgroup(prefix: String) throws -> ScratchCgroup {
-        let cgroup = try ScratchCgroup(prefix: prefix)
+    public func makeCgroup(prefix: String, hierarchy: CgroupHierarchy? = nil) throws -> ScratchCgroup {
+        let cgroup = try ScratchCgroup(prefix: prefix, hierarchy: hierarchy, cpuController: hierarchy == nil)
         cgroups.append(cgroup)
         return cgroup
     }

@@ -58,7 +58,7 @@ extension StarveDump {
                 }
                 try csv?.append(CgroupFormatter.csvRows(context, active))
                 if !noPatterns {
-                    report(patterns.observe(observations(rows, intervals: snapshot.threads, severeNs: sampler.collection.thresholdsNs.severe)))
+                    report(patterns.observe(PatternObservation.cgroups(rows, intervals: snapshot.threads, severeNs: sampler.collection.thresholdsNs.severe)))
                 }
             }
             if !noPatterns { report(patterns.finish()) }
@@ -69,22 +69,6 @@ extension StarveDump {
             for t in transitions {
                 let line = describe(t) + "\n"
                 if sampling.format == .table { writeStdout(line) } else { writeStderr(line) }
-            }
-        }
-
-        private func observations(_ rows: [CgroupInterval], intervals: [TaskInterval], severeNs: UInt64) -> [PatternObservation] {
-            var storms: [UInt64: UInt64] = [:]
-            for t in intervals where t.migrationStorms > 0 { storms[t.task.cpuCgroupID, default: 0] += t.migrationStorms }
-            let severeSlot = LogHistogram.slot(for: severeNs)
-            return rows.map { r in
-                PatternObservation(
-                    subject: r.path, intervalSeconds: Double(r.intervalNs) / 1e9,
-                    periods: r.throttle?.periods ?? 0, throttledPeriods: r.throttle?.throttledPeriods ?? 0,
-                    throttledNs: r.throttle?.throttledNs ?? 0, waitsOverThreshold: r.waitsOverThreshold,
-                    maxWaitNs: r.waitMaxNs ?? 0,
-                    severeEvents: r.waitHistogram.counts.enumerated().filter { $0.offset > severeSlot }.reduce(0) { $0 + $1.element },
-                    migrationStorms: storms[r.cgroupID] ?? 0,
-                    noisyNeighbour: r.verdict == .victim ? r.topPreemptors.first?.label : nil)
             }
         }
     }

@@ -89,6 +89,9 @@ extension StarveLoad {
         @Flag(help: "No events: counters only.")
         var noEvents = false
 
+        @Flag(help: "Also count futex waits per thread (time blocked and how often; starve-dump processes/workloads, starve-tune). Off by default: it runs on every syscall (cost in docs/tuning.md).")
+        var futex = false
+
         @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
         var waitSource: String?
 
@@ -140,6 +143,7 @@ extension StarveLoad {
             options.sampleOneIn = sample
             options.eventPids = eventPids
             options.eventsOff = noEvents
+            options.futex = futex
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
             let report: LoadReport

@@ -8,14 +8,14 @@ extension StarveWork {
     /// Named, reproducible kinds of CPU starvation, each with a known culprit.
     struct Scenario: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion, migration or stacks.",
+            abstract: "Reproduce one kind of CPU starvation: quota, noisy, overload, inversion, migration, stacks or lock.",
             discussion: """
                 Each scenario prints a `scenario=NAME …` line, one `role=… pid=…` (or `tid=…`) line per \
                 participant, then `ready`; runs for --duration seconds (0: until SIGINT/SIGTERM); prints \
                 `result …` lines with the kernel's own figures; and on exit, signal or failure stops its \
                 workers and removes every cgroup it made. Needs root for cgroups and negative nice.
                 """,
-            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self, Stacks.self]
+            subcommands: [Quota.self, Noisy.self, Overload.self, Inversion.self, Migration.self, Stacks.self, Lock.self]
         )
     }
 }
@@ -214,14 +214,16 @@ extension StarveWork.Scenario {
                 // Same ratio on both interfaces; each end clamped to its scale.
                 let hogShares: UInt64 = 1024, dutyShares = max(2, UInt64((1024 / weightRatio).rounded()))
                 let hogWeight = min(10_000, UInt64(weightRatio.rounded())), dutyWeight: UInt64 = 1
-                try hogGroup.setWeight(v1Shares: hogShares, v2Weight: hogWeight)
-                try dutyGroup.setWeight(v1Shares: dutyShares, v2Weight: dutyWeight)
                 let v1 = hogGroup.hierarchy.version == .v1
                 let cpu = options.pinnedCPU, exe = currentExecutable()
                 let hogSpec = WorkerSpec(cpus: [cpu], cgroup: hogGroup.directory)
                 let hog = try stage.spawnWorker(spec: hogSpec, executable: exe, arguments: workerArguments(hogSpec, duration: 0))
                 let dutySpec = WorkerSpec(nice: dutyNice, cpus: [cpu], dutyCycle: DutyCycle(busyMs: busyMs, sleepMs: sleepMs), cgroup: dutyGroup.directory)
                 let duty = try stage.spawnWorker(spec: dutySpec, executable: exe, arguments: workerArguments(dutySpec, duration: 0))
+                // The weights once both workers have started: at 1/512 of the hog's weight the
+                // duty worker could take seconds to get through its own start-up on a busy CPU.
+                try hogGroup.setWeight(v1Shares: hogShares, v2Weight: hogWeight)
+                try dutyGroup.setWeight(v1Shares: dutyShares, v2Weight: dutyWeight)
                 let weightFile = v1 ? "cpu.shares" : "cpu.weight"
                 let hogWindow = SchedstatWindow(pid: hog.pid), dutyWindow = SchedstatWindow(pid: duty.pid)
                 return ScenarioPlan(

@@ -147,7 +147,7 @@ final class ScenarioTests: XCTestCase {
     }
 
     func testSIGTERMMidRunLeavesNothingBehind() throws {
-        for scenario in ["quota", "noisy", "overload", "inversion", "migration"] {
+        for scenario in ["quota", "noisy", "overload", "inversion", "migration", "lock"] {
             let run = try ScenarioRun([scenario, "--duration", "0"])
             // Mid-run: every participant has been on a CPU.
             XCTAssertTrue(waitUntil(seconds: 20) { run.participants.allSatisfy(hasRun) }, "\(scenario): not every participant ran")
@@ -290,6 +290,9 @@ final class ScenarioRun {
             }
             if let cgroup = p["cgroup"], let h = try? hierarchy() {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: h.directory(cgroup)), "cgroup \(cgroup) left behind", file: file, line: line)
+            }
+            if let cgroup = p["cpuset_cgroup"], let h = CgroupFS.cpusetHierarchy() {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: h.directory(cgroup)), "cpuset cgroup \(cgroup) left behind", file: file, line: line)
             }
         }
         if let h = CgroupFS.cpuHierarchy() {

@@ -384,4 +384,29 @@ _Static_assert(sizeof(struct starve_event_task) == 48, "starve_event_task layout
 _Static_assert(sizeof(struct starve_event) == 208, "starve_event layout");
 _Static_assert(sizeof(struct starve_event_stacks) == 736, "starve_event_stacks layout");
 
+/* ===================== futex contention (starve-load --futex; bpf/futex.bpf.h) =====================
+ * Kept together at the end of the header: only the futex programs and their readers use it. */
+
+/* `futex_threads` value, keyed by tid (__u32): futex waits of one thread. Counters only grow. */
+struct starve_futex_thread {
+	__u64 wait_ns;       /* time from entering a futex wait to leaving it, summed */
+	__u64 waits;         /* futex waits finished */
+	__u64 open_since_ns; /* bpf_ktime_get_ns() at entry of the wait in progress; 0: none */
+	__u32 tgid;
+	__u32 _pad;
+};
+
+/* `futex_stats`, per CPU: what the futex programs did and could not do. */
+struct starve_futex_stats {
+	__u64 enters;          /* futex waits entered */
+	__u64 insert_failures; /* a thread that could not get an entry (its wait not counted) */
+};
+
+#define STARVE_CONFIG_FUTEX (1u << 1) /* the load has --futex: futex_threads is filled */
+#define STARVE_DEFAULT_MAX_FUTEX_THREADS 16384
+
+_Static_assert(sizeof(struct starve_futex_thread) == 32, "starve_futex_thread layout");
+_Static_assert(sizeof(struct starve_futex_stats) == 16, "starve_futex_stats layout");
+/* ===================== end of futex contention ===================== */
+
 #endif /* STARVE_H */

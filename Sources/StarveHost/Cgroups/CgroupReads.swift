@@ -15,6 +15,11 @@ extension CgroupFS {
         defaultHierarchy(mountinfo: HostFiles.read("/proc/self/mountinfo") ?? "")
     }
 
+    /// The hierarchy with the cpuset controller: the v1 `cpuset` mount, else the cgroup2 mount.
+    public static func cpusetHierarchy() -> CgroupHierarchy? {
+        cpusetHierarchy(mountinfo: HostFiles.read("/proc/self/mountinfo") ?? "")
+    }
+
     /// The v1 mount with the `cpuacct` controller (`cpuacct.usage`); nil on pure v2, where
     /// usage is in every cgroup's cpu.stat (`CPUStat.usageNs`).
     public static func cpuacctHierarchy() -> CgroupHierarchy? {

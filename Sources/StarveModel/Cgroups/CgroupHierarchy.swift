@@ -62,6 +62,13 @@ public enum CgroupFS {
         parseMountInfo(mountinfo).first { $0.version == .v1 && $0.superOptions.contains("cpuacct") }?.hierarchy
     }
 
+    /// The hierarchy with the cpuset controller in a mountinfo text: the v1 `cpuset` mount,
+    /// else the cgroup2 mount (whose cgroups have cpuset.cpus when the controller is enabled).
+    public static func cpusetHierarchy(mountinfo: String) -> CgroupHierarchy? {
+        let mounts = parseMountInfo(mountinfo)
+        return (mounts.first { $0.version == .v1 && $0.superOptions.contains("cpuset") } ?? mounts.first { $0.version == .v2 })?.hierarchy
+    }
+
     /// The cgroup mounts of a `/proc/self/mountinfo` text, in order. A line is
     /// `id parent maj:min root mountpoint opts [optional...] - fstype source superopts`;
     /// the optional fields vary in number, so the fields after ` - ` are found by the dash.

@@ -167,3 +167,24 @@ public func describe(_ t: PatternTransition) -> String {
     return "+" + formatFixed(t.time, decimals: 1) + "s pattern " + t.phase.rawValue + ": " + t.kind.rawValue + " "
         + t.subject + parenthesis + " — " + t.detail
 }
+
+extension PatternObservation {
+    /// One observation per cgroup row of a sample (starve-dump cgroups and starve-tune both
+    /// feed their detector with these): cpu.stat throttling, waits over the threshold, waits
+    /// past `severeNs`, the migration storms of its threads and the blamed neighbour.
+    public static func cgroups(_ rows: [CgroupInterval], intervals: [TaskInterval], severeNs: UInt64) -> [PatternObservation] {
+        var storms: [UInt64: UInt64] = [:]
+        for t in intervals where t.migrationStorms > 0 { storms[t.task.cpuCgroupID, default: 0] += t.migrationStorms }
+        let severeSlot = LogHistogram.slot(for: severeNs)
+        return rows.map { r in
+            PatternObservation(
+                subject: r.path, intervalSeconds: Double(r.intervalNs) / 1e9,
+                periods: r.throttle?.periods ?? 0, throttledPeriods: r.throttle?.throttledPeriods ?? 0,
+                throttledNs: r.throttle?.throttledNs ?? 0, waitsOverThreshold: r.waitsOverThreshold,
+                maxWaitNs: r.waitMaxNs ?? 0,
+                severeEvents: r.waitHistogram.counts.enumerated().filter { $0.offset > severeSlot }.reduce(0) { $0 + $1.element },
+                migrationStorms: storms[r.cgroupID] ?? 0,
+                noisyNeighbour: r.verdict == .victim ? r.topPreemptors.first?.label : nil)
+        }
+    }
+}
