@@ -6,7 +6,7 @@
 #   package.sh install        release build, then binaries, man pages, completions and docs
 #                             under $DESTDIR$PREFIX (PREFIX=/usr/local, DESTDIR empty)
 #   package.sh package        the same staged under /usr into dist/starve_VERSION_ARCH.deb
-#   package.sh check [DEB]    (root) in a private mount namespace where /opt/swift is an empty
+#   package.sh check [DEB]    (root) builds the package (or takes DEB), then in a private mount namespace where /opt/swift is an empty
 #                             directory: apt-get install the .deb, load, top, hist, man,
 #                             completions, unload, apt-get remove; nothing of it may be left
 set -euo pipefail
@@ -171,10 +171,8 @@ do_check() {
   [ "$(id -u)" = 0 ] || die "check needs root (apt-get install, BPF)"
   command -v unshare >/dev/null || die "unshare not found (util-linux)"
   local deb=${1:-}
-  if [ -z "$deb" ]; then
-    deb=$(ls -t "$DIST"/starve_*.deb 2>/dev/null | head -1 || true)
-    [ -n "$deb" ] || deb=$(do_package | tail -1)
-  fi
+  # Without an argument: a package of this tree, built now (never one left in dist/ earlier).
+  [ -n "$deb" ] || deb=$(do_package | tail -1)
   [ -r "$deb" ] || die "no package at $deb"
   deb=$(readlink -f "$deb")
   say "checking $deb with /opt/swift hidden"
