@@ -8,13 +8,19 @@ let package = Package(
         .executable(name: "starve-load", targets: ["starve-load"]),
         .executable(name: "starve-dump", targets: ["starve-dump"]),
         .executable(name: "starve-work", targets: ["starve-work"]),
+        .executable(name: "starve-export", targets: ["starve-export"]),
         .executable(name: "starve-tune", targets: ["starve-tune"]),
         .library(name: "StarveModel", targets: ["StarveModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // Policy files (starve-tune): a YAML 1.1 parser over libyaml that gives every node its
-        // line, so a bad policy is reported as `file:line: what is wrong`.
+        // starve-export: the HTTP server (NIOHTTP1; docs/export.md says why not a framework).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // starve-export: OTLP/HTTP protobuf, code generated once from opentelemetry-proto and committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // YAML: policy files (starve-tune; a parser over libyaml that gives every node its line, so a
+        // bad policy is reported as `file:line: what is wrong`), the job views' thresholds file and
+        // their YAML output (docs/jobs.md).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -49,6 +55,9 @@ let package = Package(
         // The terminal front-ends: `starve-dump top` (a live full-screen view) and `hist`
         // (runqlat-style histograms), both consumers of the sampler's Snapshot.
         .target(name: "StarveConsole", dependencies: ["StarveMonitor", "StarveBPF", "StarveModel", "StarveHost"]),
+        // HPC jobs: per Slurm job time split, efficiency, classification, reports; consumes the
+        // sampler's Snapshot and Slurm's squeue.
+        .target(name: "StarveJobs", dependencies: ["StarveModel", "StarveHost", "StarveMonitor", .product(name: "Yams", package: "Yams")]),
         // Linux calls Swift's Glibc does not export (affinity, parent-death signal, setsid spawn,
         // malloc tuning).
         .target(name: "CStarveSys"),
@@ -58,6 +67,19 @@ let package = Package(
         // `--pin-dir`), so a flag is defined once; the libraries stay free of ArgumentParser.
         .target(name: "StarveCLI", dependencies: [
             "StarveBPF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Fleet export: Prometheus text / OpenMetrics, OTLP, textfile encoders of the sampler's
+        // snapshot (cardinality folding, series expiry), the /metrics endpoint and the OTLP push.
+        .target(name: "StarveExport", dependencies: [
+            "StarveModel", "StarveHost", "StarveMonitor", "StarveBPF", "CStarve",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "starve-export", dependencies: [
+            "StarveExport", "StarveModel", "StarveHost", "StarveCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The tuner: policies (YAML), the rule engine (pure: hysteresis, cooldowns, bounds, the
         // global cap), cgroup / nice knobs, the audit log and rollback. Consumes Sampler snapshots.
@@ -74,7 +96,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveConsole",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveJobs", "StarveConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
@@ -89,8 +111,11 @@ let package = Package(
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
         .testTarget(name: "StarveConsoleTests", dependencies: ["StarveConsole", "StarveModel"]),
+        .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveModel"]),
         .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
-        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve"]),
+        .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport",
+                                                                   .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "StarveJobsTests", dependencies: ["StarveJobs", "StarveModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

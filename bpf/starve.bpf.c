@@ -14,7 +14,8 @@
  * Rare things become events on the `events` ring buffer: waits over the starvation threshold,
  * priority inversions (sched_waking: a task blocked long, woken by a less important task that
  * was itself kept off the CPU), priority-inheritance boosts (sched_pi_setprio) and migration
- * storms (sched_migrate_task). Every event that is not written is counted in `stats`.
+ * storms (from the growth of the kernel's se.nr_migrations at switch-in: no program runs on
+ * migrations). Every event that is not written is counted in `stats`.
  *
  * Who made a thread wait is booked in its own storage (its first preemptors); what outlives it
  * (its figures and those bookings, folded at its last switch-out) goes to LRU maps, `exited` and
@@ -88,6 +89,7 @@ struct task_state {
 	__u64 cgroup_id;
 	__u32 start;
 	__u32 long_next;           /* next slot of long_waits */
+	__u64 migrations_seen;     /* se.nr_migrations as of the last switch-in */
 	struct starve_wait wait_wakeup;
 	struct starve_wait wait_preempt;
 	struct starve_wait wait_throttled;
@@ -101,7 +103,7 @@ struct task_state {
 	/* Rare paths. */
 	__u64 migration_storms;
 	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
-	__u64 mig_window_start_ns; /* migration-storm window (CLOCK_MONOTONIC) */
+	__u64 mig_window_start_ns; /* migration-storm window, on the programs' clock */
 	__u32 mig_window_count;
 	__u32 folded;              /* 1: folded into `exited` already (counted as a thread once) */
 	/* The kernel's counts as of the last fold: another would add only what came after. */
@@ -205,6 +207,8 @@ static __always_inline struct starve_stats *cpu_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
+#include "jobs.bpf.h" /* --jobs: off-CPU time by kind (HPC job views) */
+
 static __always_inline bool use_sched_info(void)
 {
 	return settings.wait_source == STARVE_WAIT_SOURCE_SCHED_INFO && starve_have_sched_info() &&
@@ -270,6 +274,7 @@ static __noinline struct task_state *task_create(struct task_struct *p)
 	if (t) {
 		t->run_delay_seen = starve_run_delay(p);
 		t->start = process_start(p);
+		t->migrations_seen = p->se.nr_migrations;
 	}
 	if (st) {
 		if (t)
@@ -486,11 +491,17 @@ static __noinline void pair_add(struct starve_pair_key *key, __u64 n, __u64 wait
 		return;
 	pair = bpf_map_lookup_elem(&preempt_pairs, key);
 	if (!pair) {
-		struct starve_pair fresh = {};
+		/* A new entry goes in with its values: no second lookup, no atomic adds (most folds
+		 * of short-lived processes make new pairs). Looked up first all the same: an LRU
+		 * insert takes a free node, evicting if need be, before it finds the key exists. */
+		struct starve_pair fresh = { .count = n, .wait_ns = wait_ns, .max_ns = max_ns };
 
-		if (bpf_map_update_elem(&preempt_pairs, key, &fresh, BPF_NOEXIST) == 0 && st)
-			st->pairs_created++;
-		pair = bpf_map_lookup_elem(&preempt_pairs, key);
+		if (bpf_map_update_elem(&preempt_pairs, key, &fresh, BPF_NOEXIST) == 0) {
+			if (st)
+				st->pairs_created++;
+			return;
+		}
+		pair = bpf_map_lookup_elem(&preempt_pairs, key); /* another CPU made it meanwhile */
 		if (!pair) {
 			if (st)
 				st->pairs_map_full++;
@@ -659,6 +670,61 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 	}
 }
 
+/* ---- migrations ---- */
+
+static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_state *t, __u64 window)
+{
+	struct starve_stats *st = cpu_stats();
+	struct starve_event *e;
+
+	if (!t || !p)
+		return;
+	t->migration_storms++;
+	if (st)
+		st->migration_storms++;
+	if (!event_allowed(starve_cpu_cgroup_id(p), p->pid, p->tgid))
+		return;
+	e = event_reserve(STARVE_EVENT_MIGRATION_STORM);
+	if (!e)
+		return;
+	e->duration_ns = window;
+	e->value = t->mig_window_count;
+	event_task_from(&e->task, p);
+	event_take_stacks(ctx, e, NULL);
+	event_submit(e, st);
+}
+
+/* `next`, switching in, moved between CPUs `nr` - migrations_seen times since its last switch-in
+ * (the kernel's own se.nr_migrations: no program on sched_migrate_task, which would run on every
+ * migration). Counted, and for user threads checked for a storm: storm_migrations in a window,
+ * raised once per window when the count reaches the threshold. The window counts migrations at
+ * the switch-in that follows them: a moved task is switched in on its new CPU soon after. */
+static __noinline void on_migrated(void *ctx, struct task_struct *next, struct task_state *t, __u64 nr, __u64 now)
+{
+	struct starve_stats *st = cpu_stats();
+	__u32 before, delta;
+
+	if (!t || !next)
+		return;
+	delta = (__u32)(nr - t->migrations_seen);
+	t->migrations_seen = nr;
+	if (st)
+		st->migrations += delta;
+	/* Storms are about user work being bounced between CPUs; kernel threads such as the RCU
+	 * grace-period thread follow the CPUs that need them (rcu_preempt moved ~100 times a
+	 * second here under a pipe ping-pong). Their migrations are still in the tasks records. */
+	if (!settings.storm_migrations || (next->flags & PF_KTHREAD))
+		return;
+	if (now - t->mig_window_start_ns > settings.storm_window_ns) {
+		t->mig_window_start_ns = now;
+		t->mig_window_count = 0;
+	}
+	before = t->mig_window_count;
+	t->mig_window_count = before + delta;
+	if (before < settings.storm_migrations && before + delta >= settings.storm_migrations)
+		emit_storm(ctx, next, t, now - t->mig_window_start_ns);
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -686,9 +752,15 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 			on_preempted(prev, next, nt, now);
 		else if (state == TASK_DEAD)
 			fold_thread(prev, task_state_of(prev));
+		else
+			jobs_switch_out_asleep(prev, state);
 	}
 
 	if (nt) {
+		__u64 migrations = next->se.nr_migrations;
+
+		if (migrations != nt->migrations_seen)
+			on_migrated(ctx, next, nt, migrations, now);
 		if (use_sched_info()) {
 			/* What run_delay will be once sched_info_arrive (after this tracepoint) adds the
 			 * open piece, on the clock it uses: this run queue's, updated at the top of
@@ -799,6 +871,7 @@ int BPF_PROG(starve_sched_waking, struct task_struct *p)
 
 	if (st)
 		st->wakeups++;
+	jobs_waking(p);
 	if (!settings.events)
 		return 0;
 	if (use_sched_info()) {
@@ -873,58 +946,6 @@ int BPF_PROG(starve_sched_pi_setprio, struct task_struct *p, struct task_struct 
 	return 0;
 }
 
-/* ---- migrations ---- */
-
-static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_state *t, __u64 window)
-{
-	struct starve_stats *st = cpu_stats();
-	struct starve_event *e;
-
-	if (!t || !p)
-		return;
-	t->migration_storms++;
-	if (st)
-		st->migration_storms++;
-	if (!event_allowed(starve_cpu_cgroup_id(p), p->pid, p->tgid))
-		return;
-	e = event_reserve(STARVE_EVENT_MIGRATION_STORM);
-	if (!e)
-		return;
-	e->duration_ns = window;
-	e->value = t->mig_window_count;
-	event_task_from(&e->task, p);
-	event_take_stacks(ctx, e, NULL);
-	event_submit(e, st);
-}
-
-SEC("tp_btf/sched_migrate_task")
-int BPF_PROG(starve_sched_migrate_task, struct task_struct *p, int dest_cpu)
-{
-	struct starve_stats *st = cpu_stats();
-	struct task_state *t;
-	__u64 now;
-
-	if (st)
-		st->migrations++;
-	/* Storms are about user work being bounced between CPUs; kernel threads such as the RCU
-	 * grace-period thread follow the CPUs that need them (rcu_preempt moved ~100 times a
-	 * second here under a pipe ping-pong). Their migrations are still in the tasks records. */
-	if (!settings.storm_migrations || !p->pid || (p->flags & PF_KTHREAD))
-		return 0;
-	t = task_state_of(p);
-	if (!t)
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (now - t->mig_window_start_ns > settings.storm_window_ns) {
-		t->mig_window_start_ns = now;
-		t->mig_window_count = 0;
-	}
-	/* One storm per window: raised when the count reaches the threshold, not after. */
-	if (++t->mig_window_count == settings.storm_migrations)
-		emit_storm(ctx, p, t, now - t->mig_window_start_ns);
-	return 0;
-}
-
 static __always_inline void wait_fold(struct starve_wait *into, struct starve_wait *w)
 {
 	__sync_fetch_and_add(&into->total_ns, w->total_ns);
@@ -933,8 +954,13 @@ static __always_inline void wait_fold(struct starve_wait *into, struct starve_wa
 		into->max_ns = w->max_ns; /* a racing larger max may be lost: a maximum, not a sum */
 }
 
-/* A new `exited` entry's first value (too big for the stack). */
-static const struct starve_exited zero_exited;
+/* A new `exited` entry's first value, built here (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct starve_exited);
+} fold_scratch SEC(".maps");
 
 static __always_inline __u64 since_folded(__u64 now, __u64 *folded)
 {
@@ -967,11 +993,43 @@ static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 	key.cgroup_id = cached_cgroup_id(p, t);
 	key.tgid = p->tgid;
 	key.start = t->start;
+	if (settings.jobs) {
+		struct jobs_kernel_counts k = { runtime, vcsw, ivcsw, migrations };
+
+		jobs_fold_job(p, t, &k);
+	}
 	e = bpf_map_lookup_elem(&exited, &key);
 	if (!e) {
-		if (bpf_map_update_elem(&exited, &key, &zero_exited, BPF_NOEXIST) == 0 && st)
-			st->exited_created++;
-		e = bpf_map_lookup_elem(&exited, &key);
+		/* The first thread of its (cgroup, process) to exit (every short-lived process's
+		 * only one): the entry goes in with its values, no atomic adds, no second lookup. */
+		__u32 zero = 0;
+		struct starve_exited *fresh = bpf_map_lookup_elem(&fold_scratch, &zero);
+
+		if (fresh) {
+			fresh->threads = t->folded ? 0 : 1;
+			fresh->runtime_ns = runtime;
+			fresh->voluntary_switches = vcsw;
+			fresh->involuntary_switches = ivcsw;
+			fresh->migrations = migrations;
+			fresh->wait_wakeup = t->wait_wakeup;
+			fresh->wait_preempt = t->wait_preempt;
+			fresh->wait_throttled = t->wait_throttled;
+			fresh->preempted_same = t->preempted_same;
+			fresh->preempted_other = t->preempted_other;
+			fresh->preempted_system = t->preempted_system;
+			fresh->preemptions_caused = t->preemptions_caused;
+			for (i = 0; i < STARVE_HIST_SLOTS; i++)
+				fresh->wait_hist[i] = t->wait_hist[i];
+			if (bpf_map_update_elem(&exited, &key, fresh, BPF_NOEXIST) == 0) {
+				if (st) {
+					st->exited_created++;
+					if (!t->folded)
+						st->exited_folded++;
+				}
+				goto folded;
+			}
+		}
+		e = bpf_map_lookup_elem(&exited, &key); /* another thread made it meanwhile */
 	}
 	if (e) {
 		if (!t->folded) {
@@ -994,9 +1052,11 @@ static __noinline void fold_thread(struct task_struct *p, struct task_state *t)
 			if (t->wait_hist[i])
 				__sync_fetch_and_add(&e->wait_hist[i], t->wait_hist[i]);
 		}
+		jobs_fold(p, &e->job);
 	} else if (st && !t->folded) {
 		st->exited_dropped++;
 	}
+folded:
 	t->folded = 1;
 	__builtin_memset(&t->wait_wakeup, 0, sizeof(t->wait_wakeup));
 	__builtin_memset(&t->wait_preempt, 0, sizeof(t->wait_preempt));
@@ -1116,6 +1176,7 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 		r->preemptions_caused = t->preemptions_caused;
 		r->migration_storms = t->migration_storms;
 		__builtin_memcpy(r->pairs, t->pairs, sizeof(r->pairs));
+		jobs_read(p, &r->job);
 		if (!use_sched_info())
 			r->queued_at_ns = t->queued_at_ns;
 		if (r->queued_at_ns)

@@ -36,7 +36,9 @@ trap 'exit 130' INT TERM
 step "apt-get install $DEB"
 "${APT[@]}" install "$DEB" >"$WORK/apt-install.log" 2>&1 || { cat "$WORK/apt-install.log" >&2; fail "apt-get install"; }
 dpkg -L starve >"$WORK/files"
-for t in starve-load starve-dump starve-work starve-tune; do
+mapfile -t TOOLS < <(grep '^/usr/bin/' "$WORK/files" | xargs -n1 basename)
+[ ${#TOOLS[@]} -ge 3 ] || fail "the package has only ${TOOLS[*]} in /usr/bin"
+for t in "${TOOLS[@]}"; do
   [ "$(command -v $t)" = "/usr/bin/$t" ] || fail "$t is not /usr/bin/$t"
   if ldd /usr/bin/$t | grep -E 'not found|swift|Foundation'; then fail "$t needs libraries it cannot find here"; fi
 done
@@ -62,7 +64,7 @@ grep -q '"buckets":\[' <<<"$json" || fail "hist --format json: $json"
 head -6 <<<"$out"
 
 step "man pages"
-for t in starve-load starve-dump starve-work starve-tune; do
+for t in "${TOOLS[@]}"; do
   page=$(MANPAGER=cat MANWIDTH=100 man "$t" 2>/dev/null) || fail "man $t"
   grep -q "$t" <<<"$page" || fail "man $t does not name it"
 done
@@ -78,6 +80,15 @@ grep -qx "hist" <<<"$compgen_out" || fail "bash completion of 'starve-dump h' do
 [ -s /usr/share/fish/vendor_completions.d/starve-dump.fish ] || fail "no fish completion"
 if command -v zsh >/dev/null; then zsh -n /usr/share/zsh/vendor-completions/_starve-dump || fail "zsh completion does not parse"; fi
 if command -v fish >/dev/null; then fish -n /usr/share/fish/vendor_completions.d/starve-dump.fish || fail "fish completion does not parse"; fi
+
+step "systemd units"
+for unit in $(grep '^/lib/systemd/system/.*\.service$' "$WORK/files"); do
+  grep -q '^ExecStart=/usr/bin/' "$unit" || fail "$unit does not start a /usr/bin tool"
+  if command -v systemd-analyze >/dev/null; then
+    # verify checks the unit and that its ExecStart binaries exist; PID 1 need not be systemd.
+    out=$(systemd-analyze verify --man=no "$unit" 2>&1) || fail "systemd-analyze verify $unit: $out"
+  fi
+done
 
 step "unload, apt-get remove"
 starve-load unload --pin-dir "$PIN" >/dev/null

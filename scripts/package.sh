@@ -18,7 +18,8 @@ SCRATCH=${SCRATCH:-$ROOT/.build-package}   # the package build's own folder (git
 # makes the same package from a debug build, quicker to compile (docs/everyday.md has both times).
 CONFIG=${PACKAGE_CONFIG:-release}
 DIST=${DIST:-$ROOT/dist}
-TOOLS=(starve-load starve-dump starve-work starve-tune)
+# Every executable product of Package.swift (starve-bench, a benchmark helper, is not one).
+mapfile -t TOOLS < <(sed -n 's/.*\.executable(name: "\([^"]*\)".*/\1/p' "$ROOT/Package.swift")
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'package.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -83,10 +84,16 @@ stage() {
     install -d "$docdir/policies"
     install -m 0644 "$ROOT"/policies/*.yaml "$docdir/policies/"   # starve-tune's example policies
   fi
-  # systemd units, when the project has any (PID 1 here is not systemd; none is shipped yet).
-  if compgen -G "$ROOT/packaging/systemd/*.service" >/dev/null; then
-    install -d "$dest/lib/systemd/system"
-    install -m 0644 "$ROOT"/packaging/systemd/*.service "$dest/lib/systemd/system/"
+  # The systemd units of deploy/systemd, with the binaries where this install puts them (the
+  # units say /usr/local/bin). Installed, not enabled: which of them to run is the admin's call.
+  if compgen -G "$ROOT/deploy/systemd/*.service" >/dev/null; then
+    local unitdir=$dest$prefix/lib/systemd/system unit
+    [ "$prefix" = /usr ] && unitdir=$dest/lib/systemd/system
+    install -d "$unitdir"
+    for unit in "$ROOT"/deploy/systemd/*.service; do
+      sed "s|/usr/local/bin/|$prefix/bin/|g" "$unit" >"$unitdir/$(basename "$unit")"
+      chmod 0644 "$unitdir/$(basename "$unit")"
+    done
   fi
   chmod -R u=rwX,go=rX "$dest$prefix/share"
 }
@@ -137,7 +144,7 @@ COPY
     grep -q "$lib" <<<"$deps" || die "Depends lacks $lib: $deps"
   done
   local size
-  size=$(du -sk "$work/root/usr" | cut -f1)
+  size=$(du -sk --exclude=DEBIAN "$work/root" | cut -f1)
   cat >"$work/root/DEBIAN/control" <<CONTROL
 Package: starve
 Version: $ver
@@ -156,7 +163,7 @@ Description: who is starved of CPU on this Linux host, by whom, and why
  histograms (hist), per thread, process, cgroup and workload; starve-work
  makes controlled CPU pressure. Needs a kernel with BTF (5.8+).
 CONTROL
-  (cd "$work/root" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+  (cd "$work/root" && find usr lib -type f -print0 2>/dev/null | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
   mkdir -p "$DIST"
   rm -f "$DIST"/starve_*.deb
   local deb="$DIST/starve_${ver}_${arch}.deb"

@@ -29,7 +29,9 @@ usage: scripts/run.sh COMMAND [ARGS...]
                per-cgroup verdicts and starvation events with stacks; unload (root; pins at
                $DEMO_PIN_DIR)
   test         install what is needed (the build's packages and gnuplot-nox, util-linux,
-               passwd), build, run all tests (root for the live BPF tests; STARVE_REQUIRE_BPF=1
+               passwd, prometheus, python3-venv, systemd, slurm-wlm, munge, chromium;
+               opentelemetry-proto from PyPI in a venv under .build), build, run all tests (root
+               for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
   install      release build (static Swift runtime, BPF object embedded), then install the tools,
                man pages, bash/zsh/fish completions and docs under $DESTDIR$PREFIX
@@ -55,9 +57,17 @@ BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
 # What the tests run besides the build's tools, by Debian/Ubuntu name: gnuplot (starve-work
 # experiment draws its plots with it: ExperimentLiveTests), setpriv (util-linux: PermissionTests
 # runs starve-dump as other users), useradd/groupadd/userdel/groupdel (passwd: PermissionTests
-# makes and removes its users and group), tmux (EverydayViewsTests drives starve-dump top in
+# makes and removes its users and group), prometheus (Prometheus 2.42 and promtool: ExportLiveTests
+# scrapes starve-export with a real Prometheus, RulesTests checks and unit-tests the shipped rules),
+# python3-venv (the OTLP test's receiver decodes with opentelemetry-proto from PyPI, in a venv),
+# systemd (systemd-analyze verify on the shipped units), slurm-wlm and munge (JobsLiveTests start a
+# one-node Slurm with scripts/slurm.sh and submit jobs to it), chromium (JobsLiveTests render the
+# HTML report headless and check its console), tmux (EverydayViewsTests drives starve-dump top in
 # it), man-db and dpkg-dev (the package check: man, dpkg-deb, dpkg-shlibdeps).
-TEST_PACKAGES=(gnuplot-nox util-linux passwd tmux man-db dpkg-dev)
+TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd slurm-wlm munge chromium tmux man-db dpkg-dev)
+# PyPI packages the tests use, in a venv under the build directory ($ROOT/.build/test-venv):
+# the official OTLP protobuf bindings (ExportOTLPTests' receiver, scripts/otlp-receiver.py).
+TEST_PYTHON_PACKAGES=(opentelemetry-proto==1.45.2)
 
 have_bpf_clang() {
   local c
@@ -193,9 +203,23 @@ ensure_test_deps() {
   fi
 }
 
+# The tests' Python venv (TEST_PYTHON_PACKAGES), made once under .build.
+ensure_test_python() {
+  local venv="$ROOT/.build/test-venv" py=python3
+  [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' 2>/dev/null; then
+    return 0
+  fi
+  say "making the tests' Python venv ($venv: ${TEST_PYTHON_PACKAGES[*]})"
+  mkdir -p "$ROOT/.build"
+  "$py" -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$venv/bin/pip" install -q "${TEST_PYTHON_PACKAGES[@]}" || die "pip install ${TEST_PYTHON_PACKAGES[*]} failed"
+}
+
 run_tests() {
   ensure_build_deps
   ensure_test_deps
+  ensure_test_python
   build_bpf
   say "building the tools and the tests"
   # A build that fails ends here: `swift test --skip-build` below must never run what an

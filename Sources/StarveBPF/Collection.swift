@@ -38,6 +38,8 @@ extension TaskCounters {
             openWaitNs: raw.queued_earlier_ns &+ (raw.queued_at_ns != 0 && now > raw.queued_at_ns ? now - raw.queued_at_ns : 0)
         )
         processStart = raw.process_start
+        blockedIONs = raw.job.blocked_io_ns
+        sleepNs = raw.job.sleep_ns
     }
 }
 
@@ -53,6 +55,13 @@ extension starve_task {
                 reading[key, default: PreemptionCounts()].add(PreemptionCounts(count: s.count, waitNs: s.wait_ns, maxNs: s.max_ns))
             }
         }
+    }
+}
+
+extension TaskIO {
+    init(_ raw: starve_job_io) {
+        self.init(rchar: raw.rchar, wchar: raw.wchar, syscr: raw.syscr, syscw: raw.syscw,
+                  readBytes: raw.read_bytes, writeBytes: raw.write_bytes, cancelledWriteBytes: raw.cancelled_write_bytes)
     }
 }
 
@@ -76,6 +85,8 @@ extension ThreadWork {
         preemptedSystem = raw.preempted_system
         preemptionsCaused = raw.preemptions_caused
         migrations = raw.migrations
+        blockedIONs = raw.job.blocked_io_ns
+        sleepNs = raw.job.sleep_ns
         var hist = raw.wait_hist
         withUnsafeBytes(of: &hist) { setWaitHistogram($0.bindMemory(to: UInt64.self)) }
     }
@@ -236,6 +247,21 @@ public final class PinnedCollection {
         return out
     }
 
+    /// Whether the load has --jobs (sleeps timed, Slurm jobs' exited threads folded per job).
+    public var jobsEnabled: Bool { config.settings.jobs != 0 }
+
+    /// The `job_exited` map (load --jobs): per Slurm job id, what its exited threads did and
+    /// their I/O accounting. Nil when the load has no --jobs.
+    public func readJobExited() throws -> [UInt64: (work: ThreadWork, io: TaskIO)]? {
+        guard jobsEnabled, access(layout.map(PinLayout.jobExitedMap), F_OK) == 0 else { return nil }
+        let map = try PinnedMap(path: layout.map(PinLayout.jobExitedMap), key: starve_job_key.self, value: starve_job_exited.self)
+        var out: [UInt64: (work: ThreadWork, io: TaskIO)] = [:]
+        try map.forEach(key: starve_job_key.self, value: starve_job_exited.self) { k, v in
+            out[k.job_id] = (ThreadWork(v.work), TaskIO(v.io))
+        }
+        return out
+    }
+
     /// The `preempt_pairs` map as it is now.
     func readPairMap() throws -> [PreemptionPair: PreemptionCounts] {
         var out: [PreemptionPair: PreemptionCounts] = [:]
@@ -303,6 +329,7 @@ public final class PinnedCollection {
             s.exitedCreated &+= c.exited_created
             s.exitedDropped &+= c.exited_dropped
             s.exitsTracked &+= c.exits_tracked
+            s.jobsStorageFailures &+= c.jobs_storage_failures
             s.starvations &+= c.starvations
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts

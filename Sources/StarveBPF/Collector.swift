@@ -41,6 +41,8 @@ public struct LoadOptions: Sendable {
     public var eventPids: [UInt32] = []
     /// No events at all: counters only.
     public var eventsOff = false
+    /// Time sleeps (blocked in I/O or not) for the job views (bpf/jobs.bpf.h); off by default.
+    public var jobs = false
     /// Where waits come from; nil: the kernel's sched_info when it works, else our own bracket.
     public var waitSource: WaitSource?
     /// Futex contention per thread (bpf/futex.bpf.h): off by default, it runs on every syscall.
@@ -82,6 +84,7 @@ public struct LoadOptions: Sendable {
         if let v = sampleOneIn { s.sample_one_in = max(1, v) }
         s.pid_filter = eventPids.isEmpty ? 0 : 1
         s.events = eventsOff ? 0 : 1
+        s.jobs = jobs ? 1 : 0
         s.wait_source = waitSource == .schedInfo ? UInt32(STARVE_WAIT_SOURCE_SCHED_INFO.rawValue) : UInt32(STARVE_WAIT_SOURCE_WAKEUP.rawValue)
         return s
     }

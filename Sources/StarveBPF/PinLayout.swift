@@ -35,6 +35,7 @@ public struct PinLayout: Sendable, Equatable {
     public static let pairsMap = "preempt_pairs"
     /// What exited threads did, per (cgroup, process).
     public static let exitedMap = "exited"
+    public static let jobExitedMap = "job_exited"
     public static let cpuMap = "cpu_current"
     public static let eventsMap = "events"
     /// Stacks of events: raw kernel and user addresses, root-only unless the load grants them.

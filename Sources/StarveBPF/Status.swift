@@ -104,7 +104,9 @@ public struct CollectorStatus: Sendable {
 extension Collector {
     /// Reads what is pinned under `layout`: programs (attached? cost per event), map fill levels,
     /// and the drop counters. Links are pins of the loading user (and root): others see maps and counters.
-    public static func status(layout: PinLayout) throws -> CollectorStatus {
+    /// `countThreads`: walk the tasks iterator to count live threads (a reader that already read
+    /// it this interval passes false).
+    public static func status(layout: PinLayout, countThreads: Bool = true) throws -> CollectorStatus {
         try Bpffs.requirePinDir(layout.directory)
         var status = CollectorStatus(directory: layout.directory, programs: [], maps: [])
         let mapNames = listDirectory(layout.mapsDirectory)
@@ -130,7 +132,7 @@ extension Collector {
             }
         }
         var threads = 0
-        if (try? PinnedCollection.readRecords(path: layout.tasksIterator) { _ in threads += 1 }) != nil { status.threads = threads }
+        if countThreads, (try? PinnedCollection.readRecords(path: layout.tasksIterator) { _ in threads += 1 }) != nil { status.threads = threads }
         if access(layout.linksDirectory, R_OK | X_OK) != 0 {
             status.programs = [.init(name: "(links are readable by the loading user and root only)", attached: nil)]
             return status
@@ -141,7 +143,8 @@ extension Collector {
         return status
     }
 
-    static func programStatus(name: String, path: String) -> CollectorStatus.Program {
+    /// One pinned link's program: attached, and its run count and time (bpf_stats).
+    public static func programStatus(name: String, path: String) -> CollectorStatus.Program {
         var p = CollectorStatus.Program(name: name, attached: nil)
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { return p }

@@ -23,6 +23,7 @@ public struct ThreadWork: Sendable, Equatable {
     private static let wakeupAt = 4, preemptAt = 6, throttledAt = 8  // total, count
     private static let sameAt = 10, otherAt = 11, systemAt = 12, causedAt = 13, migrationsAt = 14
     private static let histogramAt = 15
+    private static let blockedIOAt = 51, sleepAt = 52  // after the 36 histogram slots
     private var c = SIMD64<UInt64>()
     /// Longest waits by cause (maxima, not counters).
     private var maxima = SIMD4<UInt64>()
@@ -43,6 +44,8 @@ public struct ThreadWork: Sendable, Equatable {
         preemptedSystem = t.preemptedSystem
         preemptionsCaused = t.preemptionsCaused
         migrations = t.migrations
+        blockedIONs = t.blockedIONs
+        sleepNs = t.sleepNs
         for (i, n) in t.waitHistogram.counts.enumerated() where i < LogHistogram.slotCount { c[Self.histogramAt + i] = n }
     }
 
@@ -55,6 +58,9 @@ public struct ThreadWork: Sendable, Equatable {
     public var preemptedSystem: UInt64 { get { c[Self.systemAt] } set { c[Self.systemAt] = newValue } }
     public var preemptionsCaused: UInt64 { get { c[Self.causedAt] } set { c[Self.causedAt] = newValue } }
     public var migrations: UInt64 { get { c[Self.migrationsAt] } set { c[Self.migrationsAt] = newValue } }
+    /// Asleep in io_schedule(), and asleep otherwise (load --jobs; else 0).
+    public var blockedIONs: UInt64 { get { c[Self.blockedIOAt] } set { c[Self.blockedIOAt] = newValue } }
+    public var sleepNs: UInt64 { get { c[Self.sleepAt] } set { c[Self.sleepAt] = newValue } }
     public var waitWakeup: WaitCounters { get { wait(Self.wakeupAt, 0) } set { setWait(newValue, Self.wakeupAt, 0) } }
     public var waitPreempt: WaitCounters { get { wait(Self.preemptAt, 1) } set { setWait(newValue, Self.preemptAt, 1) } }
     public var waitThrottled: WaitCounters { get { wait(Self.throttledAt, 2) } set { setWait(newValue, Self.throttledAt, 2) } }

@@ -27,6 +27,8 @@ public struct RunningTotals: Sendable, Equatable {
     public var throttledNs: UInt64 = 0
     /// Intervals with a verdict other than ok, by verdict.
     public var verdictIntervals: [CgroupVerdict: UInt64] = [:]
+    /// Waits booked to each preemptor (victim x preemptor; workloads only): count and ns.
+    public var preemptors: [PreemptorKey: PreemptionCounts] = [:]
     /// The last sample that added to it (for expiring workloads that are gone).
     public var lastSample: Int = 0
 
@@ -90,4 +92,21 @@ public struct RunningTotals: Sendable, Equatable {
         throttledWaitNs &+= throttledNs
         for (i, c) in histogram.counts.enumerated() where i < waitHistogram.counts.count { waitHistogram.counts[i] &+= c }
     }
+}
+
+/// Who held a workload off the CPU, as a running-totals key: another workload (its kind and
+/// name), the workload itself (its own processes), or the idle CPU (`idle`, `idle`: nobody took
+/// the CPU; its task was throttled or moved).
+public struct PreemptorKey: Hashable, Sendable, Comparable {
+    public var kind: String
+    public var name: String
+
+    public init(kind: String, name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public static let idle = PreemptorKey(kind: "idle", name: "idle")
+
+    public static func < (a: PreemptorKey, b: PreemptorKey) -> Bool { (a.kind, a.name) < (b.kind, b.name) }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Run-queue wait accumulated for one cause (after a wakeup, or after a preemption).
 public struct WaitCounters: Sendable, Equatable {
     /// Sum of the waits, in nanoseconds.
@@ -63,6 +65,10 @@ public struct TaskCounters: Sendable, Equatable {
     /// Age of the run-queue wait in progress when read (0: not waiting). Not yet in the wait
     /// totals, which count a wait when it ends, as the kernel's schedstat does.
     public var openWaitNs: UInt64
+    /// Time asleep in io_schedule() (blocked in I/O) and asleep otherwise since the load, an open
+    /// sleep up to the read included; zeros unless the load has --jobs (bpf/jobs.bpf.h).
+    public var blockedIONs: UInt64 = 0
+    public var sleepNs: UInt64 = 0
 
     public init(
         pid: UInt32, tgid: UInt32, comm: String, nice: Int32 = 0, staticPriority: UInt32 = 120,
@@ -149,6 +155,8 @@ public struct CollectorStats: Sendable, Equatable {
     /// Exits of threads that had storage: less ``exitedFolded``, threads whose last switch-out
     /// was not seen (not folded; a few are in flight at any read).
     public var exitsTracked: UInt64 = 0
+    /// --jobs: sleeps not timed (no storage for the thread).
+    public var jobsStorageFailures: UInt64 = 0
     /// Kernel stacks and user stacks (of user tasks) that could not be taken.
     public var kernelStackFailures: UInt64 = 0
     public var userStackFailures: UInt64 = 0
@@ -212,5 +220,64 @@ extension CollectorStats {
                      ("preemptions not booked (preempt_pairs full)", pairsMapFull)]
             .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
         return parts.isEmpty ? nil : "collector lost in this interval: " + parts.joined(separator: ", ")
+    }
+}
+
+/// The kernel's task I/O accounting (task->ioac, CONFIG_TASK_IO_ACCOUNTING), as
+/// `/proc/<pid>/task/<tid>/io` shows it: counters that only grow.
+public struct TaskIO: Sendable, Equatable, Codable {
+    /// Bytes read and written by read- and write-like syscalls (files, pipes, sockets).
+    public var rchar: UInt64 = 0
+    public var wchar: UInt64 = 0
+    /// Read- and write-like syscalls.
+    public var syscr: UInt64 = 0
+    public var syscw: UInt64 = 0
+    /// Bytes fetched from and sent to storage.
+    public var readBytes: UInt64 = 0
+    public var writeBytes: UInt64 = 0
+    public var cancelledWriteBytes: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case rchar, wchar, syscr, syscw, readBytes = "read_bytes", writeBytes = "write_bytes"
+        case cancelledWriteBytes = "cancelled_write_bytes"
+    }
+
+    public init(rchar: UInt64 = 0, wchar: UInt64 = 0, syscr: UInt64 = 0, syscw: UInt64 = 0,
+                readBytes: UInt64 = 0, writeBytes: UInt64 = 0, cancelledWriteBytes: UInt64 = 0) {
+        self.rchar = rchar
+        self.wchar = wchar
+        self.syscr = syscr
+        self.syscw = syscw
+        self.readBytes = readBytes
+        self.writeBytes = writeBytes
+        self.cancelledWriteBytes = cancelledWriteBytes
+    }
+
+    /// Parses the text of a `/proc/.../io` file (`rchar: N` lines); nil when it has none.
+    public init?(procIO text: String) {
+        var seen = false
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let v = UInt64(parts[1].trimmingCharacters(in: .whitespaces)) else { continue }
+            seen = true
+            switch parts[0] {
+            case "rchar": rchar = v
+            case "wchar": wchar = v
+            case "syscr": syscr = v
+            case "syscw": syscw = v
+            case "read_bytes": readBytes = v
+            case "write_bytes": writeBytes = v
+            case "cancelled_write_bytes": cancelledWriteBytes = v
+            default: break
+            }
+        }
+        if !seen { return nil }
+    }
+
+    /// The sum of two.
+    public static func + (a: TaskIO, b: TaskIO) -> TaskIO {
+        TaskIO(rchar: a.rchar &+ b.rchar, wchar: a.wchar &+ b.wchar, syscr: a.syscr &+ b.syscr, syscw: a.syscw &+ b.syscw,
+               readBytes: a.readBytes &+ b.readBytes, writeBytes: a.writeBytes &+ b.writeBytes,
+               cancelledWriteBytes: a.cancelledWriteBytes &+ b.cancelledWriteBytes)
     }
 }

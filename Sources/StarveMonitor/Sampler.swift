@@ -141,14 +141,24 @@ public final class Sampler {
     /// Opens the pins of `settings.pinDirectory` and takes the baseline. `signals` must have
     /// been made before any thread started (it blocks SIGINT and SIGTERM); nil: nothing stops
     /// the sampler but `settings.iterations` (a library user with its own signal handling).
-    public convenience init(settings: SamplerSettings, signals: StopSignals?) throws {
-        try self.init(settings: settings, waitingWith: signals)
+    ///
+    /// `continuing`: the last snapshot of an earlier sampler of this reader (one that lost its
+    /// collector: an unload, a reload): the running totals go on from it instead of from zero,
+    /// so a long-running reader's counters never go backwards across reloads.
+    public convenience init(settings: SamplerSettings, signals: StopSignals?, continuing previous: Snapshot? = nil) throws {
+        try self.init(settings: settings, waitingWith: signals, continuing: previous)
     }
 
-    /// Like ``init(settings:signals:)``, waiting between samples with `waiter` (nil: sleeps).
-    public init(settings: SamplerSettings, waitingWith waiter: (any SampleWait)?) throws {
+    /// Like ``init(settings:signals:continuing:)``, waiting between samples with `waiter` (nil: sleeps).
+    public init(settings: SamplerSettings, waitingWith waiter: (any SampleWait)?, continuing previous: Snapshot? = nil) throws {
         self.settings = settings
         self.waiter = waiter
+        if let previous {
+            // Sample numbers start again: what was seen before counts as seen at sample 0.
+            hostTotals = previous.hostTotals
+            hostTotals.lastSample = 0
+            workloadTotals = previous.workloadTotals.mapValues { var t = $0; t.lastSample = 0; return t }
+        }
         collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
@@ -242,7 +252,13 @@ public final class Sampler {
             if views.contains(.workloads) {
                 snapshot.workloads = workloadRows(intervals: intervals, intervalNs: intervalNs, pairs: pairs, throttle: throttle,
                                                   exited: exited, processName: processName)
-                for w in snapshot.workloads { workloadTotals[w.key, default: RunningTotals()].add(w.figures, sample: sample) }
+                for w in snapshot.workloads {
+                    workloadTotals[w.key, default: RunningTotals()].add(w.figures, sample: sample)
+                    for p in w.figures.topPreemptors where p.count > 0 || p.waitNs > 0 {
+                        workloadTotals[w.key]!.preemptors[preemptorKey(p, of: w), default: PreemptionCounts()]
+                            .add(PreemptionCounts(count: p.count, waitNs: p.waitNs))
+                    }
+                }
                 if sample % 60 == 0 {
                     let memory = settings.totalsMemory
                     workloadTotals = workloadTotals.filter { sample - $0.value.lastSample <= memory }
@@ -373,6 +389,15 @@ public final class Sampler {
             return WorkloadInterval(identity: identity, cgroups: cgroups[r.cgroupID]?.count ?? 0,
                                     processes: processes[r.cgroupID]?.count ?? 0, figures: figures)
         }
+    }
+
+    /// A preemptor of a workload row as a running-totals key: its own processes are the
+    /// workload itself, group 0 the idle CPU, any other group the workload it numbers.
+    private func preemptorKey(_ p: Preemptor, of row: WorkloadInterval) -> PreemptorKey {
+        if p.tgid != nil { return PreemptorKey(kind: row.identity.kind.rawValue, name: row.identity.name) }
+        if p.cgroup == 0 { return .idle }
+        let w = workloadsByNumber[p.cgroup] ?? .unknown
+        return PreemptorKey(kind: w.kind.rawValue, name: w.name)
     }
 
     private func forgetOldProcesses() {

@@ -12,8 +12,8 @@ struct StarveLoad: ParsableCommand {
         commandName: "starve-load",
         abstract: "Load starve's scheduler probes into the kernel and pin their maps (root, or CAP_BPF + CAP_PERFMON).",
         discussion: """
-            Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_migrate_task, \
-            sched_pi_setprio and sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
+            Loads CO-RE BPF programs on the sched_switch, sched_waking, sched_pi_setprio and \
+            sched_process_exit tracepoints (and sched_wakeup/sched_wakeup_new \
             on kernels without sched_info), pins their maps and links under the pin directory, and \
             exits. Collection continues until `starve-load unload`. Events (starvation, priority \
             inversion, priority-inheritance boosts, migration storms) go to a pinned ring buffer \
@@ -92,6 +92,9 @@ extension StarveLoad {
         @Flag(help: "Also count futex waits per thread (time blocked and how often; starve-dump processes/workloads, starve-tune). Off by default: it runs on every syscall (cost in docs/tuning.md).")
         var futex = false
 
+        @Flag(help: "Time each thread's sleeps, blocked in I/O or other (for starve-dump jobs: where a job's time went). Off by default: one task-storage lookup per sleeping switch-out and per wakeup (docs/overhead.md).")
+        var jobs = false
+
         @Option(help: "Where run-queue waits come from: sched-info (the kernel's own bracket) or wakeup (our own, for kernels without sched_info). Default: sched-info when the kernel keeps it.")
         var waitSource: String?
 
@@ -144,6 +147,7 @@ extension StarveLoad {
             options.eventPids = eventPids
             options.eventsOff = noEvents
             options.futex = futex
+            options.jobs = jobs
             options.waitSource = waitSource.flatMap(LoadOptions.WaitSource.init(rawValue:))
             pins.removeLeftovers()
             let report: LoadReport

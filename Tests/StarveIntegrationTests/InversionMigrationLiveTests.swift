@@ -103,6 +103,44 @@ final class InversionMigrationLiveTests: XCTestCase {
         try run.assertNothingLeft()
     }
 
+    /// Migrations are counted by sched_switch from the kernel's se.nr_migrations (no program on
+    /// sched_migrate_task): a task flipped between CPUs every 1 ms raises a storm once per
+    /// window, each with at least the threshold's migrations, never more than the kernel counted,
+    /// and within the window; the collector's migration count covers the kernel's.
+    func testStormsCountedFromTheKernelsMigrationsAtSwitchIn() throws {
+        try Live.require()
+        try Live.requireMachine(ProcessInfo.processInfo.activeProcessorCount >= 2, "migrations need at least 2 CPUs")
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let collection = try PinnedCollection(layout: collector.layout)
+        let before = try collection.readStats().migrations
+        let run = try ScenarioRun(["migration", "--flip-ms", "1", "--duration", "3"])
+        let migrating = try XCTUnwrap(run.participant("migrating")?["pid"].flatMap { Int($0) })
+        let end = try run.finish()
+        XCTAssertEqual(end.status, 0, end.output)
+        func field(_ name: String) -> Double {
+            end.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix(name + "=") }
+                .flatMap { Double($0.dropFirst(name.count + 1)) } ?? 0
+        }
+        let moved = field("nr_migrations"), perSecond = field("per_second")
+        try Live.requireMachine(perSecond >= 120, "the 1 ms flip moved the task only \(perSecond) times a second: the machine is too busy")
+        let storms = try events(collector, ["--kind", "migration-storm"]).filter { pid($0, "task") == migrating }
+        XCTAssertFalse(storms.isEmpty, "no storm for a task moved \(moved) times at \(perSecond) a second")
+        for e in storms {
+            let value = e["value"] as? Int ?? 0
+            XCTAssertGreaterThanOrEqual(value, 100, "a storm below the threshold: \(e)")
+            XCTAssertLessThanOrEqual(Double(value), moved, "more migrations than the kernel counted: \(e)")
+            XCTAssertLessThanOrEqual(e["duration_ns"] as? Int ?? Int.max, 1_000_000_000, "a storm longer than its window: \(e)")
+        }
+        // One per window: the 3 s run (plus the scenario's start and end) spans at most 5 windows.
+        XCTAssertLessThanOrEqual(storms.count, 5, "more than one storm per window: \(storms.count)")
+        // Host-wide, so at least the task's own, less the few before its first switch-in (a new
+        // thread's storage starts from the kernel's count then).
+        XCTAssertGreaterThanOrEqual(Double(try collection.readStats().migrations - before), moved - 3,
+                                    "the collector counted fewer migrations than the flipped task alone made")
+        try run.assertNothingLeft()
+    }
+
     func testPeriodicThrottlingPatternStartsAndEndsOnce() throws {
         try Live.require()
         let collector = try LoadedCollector()

@@ -67,6 +67,17 @@ struct starve_pair_slot {
 	__u64 max_ns;
 };
 
+/* Where a thread's time off the CPU went, besides run-queue waits (the `jobs` section at the end
+ * of this header says more): sleeps timed from a switch-out while not runnable to the wakeup
+ * (sched_waking), booked as blocked in I/O when the kernel marked the sleep as an I/O wait
+ * (task->in_iowait, set by io_schedule: page and buffer I/O, direct I/O) or the thread slept
+ * uninterruptibly (what the load average counts: fsync waiting for a journal commit), and as
+ * other sleep otherwise. Kept only with starve-load --jobs (settings.jobs). */
+struct starve_job_time {
+	__u64 blocked_io_ns; /* asleep in io_schedule(), or uninterruptibly */
+	__u64 sleep_ns;      /* asleep otherwise: waiting for an event, a lock, a timer, input */
+};
+
 /* One run-queue wait accumulator. */
 struct starve_wait {
 	__u64 total_ns;
@@ -132,7 +143,8 @@ struct starve_task {
 	 * by process, then by cgroup (see STARVE_PAIR_SLOTS; empty slots: count 0). More go to
 	 * `preempt_pairs` at once; the slots go there when the thread exits. */
 	struct starve_pair_slot pairs[STARVE_PAIR_SLOTS];
-	__u64 _reserved[4];
+	struct starve_job_time job; /* off-CPU time by kind: with the load's --jobs, else zeros */
+	__u64 _reserved[2];
 };
 
 /* The value of the per-CPU `cpu_current` array: the task each CPU last switched to, and the
@@ -149,7 +161,8 @@ struct starve_cpu {
 struct starve_stats {
 	__u64 switches;          /* sched_switch events */
 	__u64 wakeups;           /* sched_wakeup + sched_wakeup_new events */
-	__u64 migrations;        /* sched_migrate_task events */
+	__u64 migrations;        /* migrations of tracked threads, counted at their next switch-in
+	                          * (growth of se.nr_migrations; no program on sched_migrate_task) */
 	__u64 exits;             /* sched_process_exit events (task entries removed) */
 	__u64 tasks_created;     /* threads given task-local storage (at their first switch-in) */
 	__u64 storage_failures;  /* a thread could not be given task-local storage (no memory): its
@@ -179,7 +192,8 @@ struct starve_stats {
 	__u64 exited_dropped;     /* threads whose figures could not be folded (no entry) */
 	__u64 exits_tracked;      /* exits of threads with storage: less exited_folded, the threads
 	                           * whose last switch-out the tracepoint did not show (not folded) */
-	__u64 _reserved[3];
+	__u64 jobs_storage_failures; /* --jobs: a sleep could not be timed (no storage for the thread) */
+	__u64 _reserved[2];
 };
 
 /* Starvation severities: a wait at or above threshold_ns[i] has severity i + 1. */
@@ -203,7 +217,9 @@ struct starve_settings {
 	__u32 pid_filter;         /* 1: events only about the pids/tgids in `event_pids` */
 	__u32 wait_source;        /* enum starve_wait_source */
 	__u32 events;             /* 0: no events at all (counters only) */
-	__u64 _reserved[4];
+	__u32 jobs;               /* 1: time sleeps, blocked in I/O or not (bpf/jobs.bpf.h); 0: off */
+	__u32 _pad_jobs;
+	__u64 _reserved[3];
 };
 
 struct starve_config {
@@ -275,7 +291,8 @@ struct starve_exited {
 	__u64 preemptions_caused;
 	__u64 migrations;
 	__u64 wait_hist[STARVE_HIST_SLOTS];
-	__u64 _reserved[4];
+	struct starve_job_time job; /* the threads' off-CPU time by kind (--jobs) */
+	__u64 _reserved[2];
 };
 
 /* Events on the `events` ring buffer. */
@@ -408,5 +425,45 @@ struct starve_futex_stats {
 _Static_assert(sizeof(struct starve_futex_thread) == 32, "starve_futex_thread layout");
 _Static_assert(sizeof(struct starve_futex_stats) == 16, "starve_futex_stats layout");
 /* ===================== end of futex contention ===================== */
+
+/* ==== jobs (HPC job views: bpf/jobs.bpf.h, docs/jobs.md) ====
+ * What the --jobs option keeps per thread: struct starve_job_time above (in starve_task.job and
+ * starve_exited.job). The programs' per-thread sleep bracket is BPF-side only (jobs.bpf.h).
+ * Job identity (Slurm job, step, user) is not a kernel matter: the reader takes it from the
+ * threads' cgroups and environment (Sources/StarveModel/Workloads and StarveHost). */
+_Static_assert(sizeof(struct starve_job_time) == 16, "starve_job_time layout");
+
+/* The key of `job_exited`: what the threads of one Slurm job did before they exited, summed
+ * (value: struct starve_exited), so that a finished job is reported complete, short-lived
+ * processes included. The job id is read at the thread's exit from the name of its first
+ * `job_<id>` cgroup ancestor, in the freezer hierarchy (Slurm's v1 proctrack/cgroup) or the
+ * default one (v2). Kept with --jobs only. An LRU hash of STARVE_DEFAULT_MAX_JOBS entries. */
+struct starve_job_key {
+	__u64 job_id;
+};
+#define STARVE_DEFAULT_MAX_JOBS 4096
+
+/* The kernel's task I/O accounting of a thread (task->ioac, CONFIG_TASK_IO_ACCOUNTING): what
+ * /proc/<pid>/task/<tid>/io shows. */
+struct starve_job_io {
+	__u64 rchar;       /* bytes read by read-like syscalls (any file, pipe, socket) */
+	__u64 wchar;       /* bytes written by write-like syscalls */
+	__u64 syscr;       /* read-like syscalls */
+	__u64 syscw;       /* write-like syscalls */
+	__u64 read_bytes;  /* bytes fetched from storage */
+	__u64 write_bytes; /* bytes sent to storage (dirtied pages) */
+	__u64 cancelled_write_bytes;
+	__u64 _reserved;
+};
+
+/* The value of `job_exited`: the exited threads' work as in `exited`, and their I/O. */
+struct starve_job_exited {
+	struct starve_exited work;
+	struct starve_job_io io;
+};
+_Static_assert(sizeof(struct starve_job_key) == 8, "starve_job_key layout");
+_Static_assert(sizeof(struct starve_job_io) == 64, "starve_job_io layout");
+_Static_assert(sizeof(struct starve_job_exited) == 528, "starve_job_exited layout");
+/* ==== end of jobs ==== */
 
 #endif /* STARVE_H */

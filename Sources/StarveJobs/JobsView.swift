@@ -1,0 +1,201 @@
+import Foundation
+import StarveHost
+import StarveModel
+import StarveMonitor
+
+/// One row of `starve-dump jobs`: a Slurm job (or, `--by user`, a user's jobs together).
+public struct JobRow: Sendable, Equatable, Codable {
+    /// The job id (`--by user`: the user's job ids, comma-separated).
+    public var jobID: String
+    public var name: String
+    public var user: String
+    public var state: String
+    /// CPUs allocated by Slurm.
+    public var allocatedCPUs: Int
+    /// Seconds since the job started, to its end once finished.
+    public var elapsedSeconds: Double
+    public var liveThreads: Int
+    public var exitedThreads: UInt64
+    public var processes: Int
+    /// On-CPU seconds of its threads (the kernel's sum_exec_runtime).
+    public var cpuSeconds: Double
+    /// CPU time over elapsed time, percent of one CPU.
+    public var cpuPercent: Double
+    /// seff's efficiency: CPU time / (elapsed x allocated CPUs), 0...1 (nil: not started).
+    public var efficiency: Double?
+    /// Where the thread time went, seconds and percent.
+    public var runQueueWaitSeconds: Double
+    public var waitAfterWakeupSeconds: Double
+    public var waitAfterPreemptionSeconds: Double
+    public var waitThrottledSeconds: Double
+    public var blockedIOSeconds: Double
+    public var sleepSeconds: Double
+    public var split: JobSplit
+    public var voluntarySwitches: UInt64
+    public var involuntarySwitches: UInt64
+    /// The kernel's task I/O accounting, summed over the job's threads.
+    public var io: TaskIO
+    public var classification: JobClass
+    public var score: Int
+    public var recommendations: [String]
+    /// Whether exited threads are all counted (load --jobs) and sleeps timed.
+    public var complete: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", name, user, state
+        case allocatedCPUs = "allocated_cpus", elapsedSeconds = "elapsed_s"
+        case liveThreads = "threads_live", exitedThreads = "threads_exited", processes
+        case cpuSeconds = "cpu_s", cpuPercent = "cpu_percent", efficiency
+        case runQueueWaitSeconds = "run_queue_wait_s", waitAfterWakeupSeconds = "wait_after_wakeup_s"
+        case waitAfterPreemptionSeconds = "wait_after_preemption_s", waitThrottledSeconds = "wait_throttled_s"
+        case blockedIOSeconds = "blocked_io_s", sleepSeconds = "sleep_s", split = "time_split_percent"
+        case voluntarySwitches = "voluntary_switches", involuntarySwitches = "involuntary_switches"
+        case io, classification, score, recommendations, complete
+    }
+}
+
+/// Per Slurm job, the measures of its threads: live ones from a ``Snapshot`` (named by the
+/// workload pipeline: cgroup paths, then `SLURM_JOB_ID`), exited ones from the kernel side's
+/// per-job fold (`job_exited`, load --jobs), or, without it, from the exited work of the
+/// processes this reader saw alive.
+public final class JobAccountant {
+    private struct ProcessKey: Hashable { var tgid: UInt32; var start: UInt32 }
+    private var processJob: [ProcessKey: String] = [:]
+    private var seenExited: [String: (time: JobTime, threads: UInt64)] = [:]
+    private let procRoot: String
+
+    public init(procRoot: String = "/proc") { self.procRoot = procRoot }
+
+    /// The measures per job id as of `snapshot`. `jobExited`: the `job_exited` map, nil when the
+    /// load has no --jobs.
+    public func measure(_ snapshot: Snapshot, jobExited: [UInt64: (work: ThreadWork, io: TaskIO)]?) -> [String: JobMeasure] {
+        var out: [String: JobMeasure] = [:]
+        var processes: [String: Set<ProcessKey>] = [:]
+        for t in snapshot.threads {
+            guard let w = t.workload, w.kind == .slurmJob, let job = w.slurmJobID else { continue }
+            let c = t.task
+            let key = ProcessKey(tgid: c.tgid, start: c.processStart)
+            processJob[key] = job
+            processes[job, default: []].insert(key)
+            var m = out[job] ?? JobMeasure()
+            m.time = m.time + JobTime(c)
+            m.liveThreads += 1
+            if let io = readIO(tgid: c.tgid, pid: c.pid) { m.io = m.io + io }
+            out[job] = m
+        }
+        if let jobExited {
+            for (id, e) in jobExited {
+                let job = String(id)
+                var m = out[job] ?? JobMeasure()
+                m.time = m.time + JobTime(e.work)
+                m.io = m.io + e.io
+                m.exitedThreads = e.work.threads
+                out[job] = m
+            }
+            for k in out.keys { out[k]!.exitedComplete = true }
+        } else {
+            for (k, work) in snapshot.exited {
+                guard let job = processJob[ProcessKey(tgid: k.tgid, start: k.start)] else { continue }
+                var s = seenExited[job] ?? (JobTime(), 0)
+                s.time = s.time + JobTime(work)
+                s.threads &+= work.threads
+                seenExited[job] = s
+            }
+            for (job, s) in seenExited {
+                var m = out[job] ?? JobMeasure()
+                m.time = m.time + s.time
+                m.exitedThreads = s.threads
+                out[job] = m
+            }
+        }
+        for (job, p) in processes { out[job]?.processes = p.count }
+        return out
+    }
+
+    private func readIO(tgid: UInt32, pid: UInt32) -> TaskIO? {
+        HostFiles.read("\(procRoot)/\(tgid)/task/\(pid)/io").flatMap(TaskIO.init(procIO:))
+    }
+}
+
+/// Rows from measures and Slurm's records: pure.
+public enum JobRows {
+    /// One row per Slurm job that has started (and per measured job Slurm no longer lists),
+    /// jobs by id.
+    public static func rows(measures: [String: JobMeasure], slurm: [SlurmJob], now: Double, thresholds: JobThresholds,
+                            sleepsTimed: Bool) -> [JobRow] {
+        var rows: [JobRow] = []
+        var listed = Set<String>()
+        for j in slurm where j.state != "PENDING" {
+            listed.insert(j.id)
+            rows.append(row(id: j.id, slurm: j, measure: measures[j.id], now: now, thresholds: thresholds, sleepsTimed: sleepsTimed))
+        }
+        for (id, m) in measures where !listed.contains(id) {
+            rows.append(row(id: id, slurm: nil, measure: m, now: now, thresholds: thresholds, sleepsTimed: sleepsTimed))
+        }
+        return rows.sorted { (Int($0.jobID) ?? 0, $0.jobID) < (Int($1.jobID) ?? 0, $1.jobID) }
+    }
+
+    static func row(id: String, slurm j: SlurmJob?, measure: JobMeasure?, now: Double, thresholds: JobThresholds,
+                    sleepsTimed: Bool) -> JobRow {
+        let m = measure ?? JobMeasure()
+        let elapsed = j?.elapsedSeconds(now: now) ?? 0
+        let cpus = j?.cpus ?? 0
+        return make(id: id, name: j?.name ?? "", user: j?.user ?? "", state: j?.state ?? "UNKNOWN", cpus: cpus,
+                    allocatedCPUSeconds: elapsed * Double(cpus), elapsed: elapsed, m: m, thresholds: thresholds,
+                    sleepsTimed: sleepsTimed)
+    }
+
+    static func make(id: String, name: String, user: String, state: String, cpus: Int, allocatedCPUSeconds: Double,
+                     elapsed: Double, m: JobMeasure, thresholds: JobThresholds, sleepsTimed: Bool) -> JobRow {
+        let t = m.time
+        let cpuS = Double(t.onCPUNs) / 1e9
+        let efficiency: Double? = allocatedCPUSeconds > 0 && m.isMeasured ? cpuS / allocatedCPUSeconds : nil
+        let allocatedNs: Double? = allocatedCPUSeconds > 0 ? allocatedCPUSeconds * 1e9 : nil
+        var verdict = JobClassifier.classify(t, efficiency: efficiency, allocatedCPUs: cpus > 0 ? cpus : nil,
+                                             thresholds: thresholds, sleepsTimed: sleepsTimed, allocatedNs: allocatedNs)
+        if !m.isMeasured {
+            verdict = JobVerdict(classification: .unknown, score: 0, recommendations: [
+                "not measured: no thread of it was seen (it ran before starve-load, or its threads exited before a read without --jobs)"])
+        }
+        return JobRow(jobID: id, name: name, user: user, state: state, allocatedCPUs: cpus, elapsedSeconds: elapsed,
+                      liveThreads: m.liveThreads, exitedThreads: m.exitedThreads, processes: m.processes,
+                      cpuSeconds: cpuS, cpuPercent: elapsed > 0 ? 100 * cpuS / elapsed : 0, efficiency: efficiency,
+                      runQueueWaitSeconds: Double(t.waitNs) / 1e9, waitAfterWakeupSeconds: Double(t.waitWakeupNs) / 1e9,
+                      waitAfterPreemptionSeconds: Double(t.waitPreemptNs) / 1e9,
+                      waitThrottledSeconds: Double(t.waitThrottledNs) / 1e9, blockedIOSeconds: Double(t.blockedIONs) / 1e9,
+                      sleepSeconds: Double(t.sleepNs) / 1e9, split: JobSplit(t, allocatedNs: allocatedNs), voluntarySwitches: t.voluntarySwitches,
+                      involuntarySwitches: t.involuntarySwitches, io: m.io, classification: verdict.classification,
+                      score: verdict.score, recommendations: verdict.recommendations,
+                      complete: sleepsTimed && (m.exitedComplete || m.liveThreads > 0 && m.exitedThreads == 0))
+    }
+
+    /// One row per user: the user's jobs summed (efficiency over their allocated CPU-seconds).
+    public static func byUser(measures: [String: JobMeasure], slurm: [SlurmJob], now: Double, thresholds: JobThresholds,
+                              sleepsTimed: Bool) -> [JobRow] {
+        var groups: [String: (jobs: [String], m: JobMeasure, allocated: Double, elapsed: Double, cpus: Int)] = [:]
+        for j in slurm where j.state != "PENDING" {
+            guard let m = measures[j.id], m.isMeasured else { continue }  // nothing known of it: not in the sums
+            var g = groups[j.user] ?? ([], JobMeasure(), 0, 0, 0)
+            g.jobs.append(j.id)
+            let e = j.elapsedSeconds(now: now)
+            g.allocated += e * Double(j.cpus)
+            g.elapsed = max(g.elapsed, e)
+            if j.isRunning { g.cpus += j.cpus }
+            g.m.time = g.m.time + m.time
+            g.m.io = g.m.io + m.io
+            g.m.liveThreads += m.liveThreads
+            g.m.exitedThreads &+= m.exitedThreads
+            g.m.processes += m.processes
+            g.m.exitedComplete = m.exitedComplete
+            groups[j.user] = g
+        }
+        return groups.keys.sorted().map { user in
+            let g = groups[user]!
+            var r = make(id: g.jobs.joined(separator: ","), name: "\(g.jobs.count) jobs", user: user, state: "-", cpus: g.cpus,
+                         allocatedCPUSeconds: g.allocated, elapsed: g.elapsed, m: g.m, thresholds: thresholds,
+                         sleepsTimed: sleepsTimed)
+            r.cpuPercent = g.elapsed > 0 ? 100 * r.cpuSeconds / g.elapsed : 0
+            return r
+        }
+    }
+}
