@@ -69,6 +69,11 @@ TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd slu
 # the official OTLP protobuf bindings (ExportOTLPTests' receiver, scripts/otlp-receiver.py).
 TEST_PYTHON_PACKAGES=(opentelemetry-proto==1.45.2)
 
+# What the package build needs besides: dpkg-dev (dpkg-deb, dpkg-shlibdeps) and libcurl's
+# development link (Foundation's networking, which starve-export uses, links -lcurl when the
+# Swift runtime is static).
+PACKAGE_BUILD_PACKAGES=(dpkg-dev libcurl4-openssl-dev)
+
 have_bpf_clang() {
   local c
   for c in /opt/swift/usr/bin/clang clang clang-16 clang-15 clang-14; do
@@ -234,6 +239,7 @@ run_tests() {
   if [ "$(id -u)" = 0 ]; then
     local start=$SECONDS
     say "package check: build the .deb (release, static Swift runtime) and install it without Swift"
+    ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}"
     bash "$ROOT/scripts/package.sh" check || rc=1
     say "package check took $((SECONDS - start)) s"
   elif [ "${STARVE_REQUIRE_BPF:-}" = 1 ]; then
@@ -255,9 +261,9 @@ case "$cmd" in
   unload) need_root unload; ensure_built; "$BIN/starve-load" unload --pin-dir "$PIN_DIR" "$@" ;;
   demo) demo ;;
   test) run_tests ;;
-  install) ensure_build_deps; build_bpf; exec bash "$ROOT/scripts/package.sh" install ;;
-  package) ensure_build_deps; ensure_packages dpkg-dev; build_bpf; exec bash "$ROOT/scripts/package.sh" package ;;
-  package-check) need_root package-check; ensure_build_deps; ensure_packages dpkg-dev man-db; exec bash "$ROOT/scripts/package.sh" check "$@" ;;
+  install) ensure_build_deps; ensure_packages libcurl4-openssl-dev; build_bpf; exec bash "$ROOT/scripts/package.sh" install ;;
+  package) ensure_build_deps; ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}"; build_bpf; exec bash "$ROOT/scripts/package.sh" package ;;
+  package-check) need_root package-check; ensure_build_deps; ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}" man-db; exec bash "$ROOT/scripts/package.sh" check "$@" ;;
   experiment) ensure_built; exec "$ROOT/scripts/experiment.sh" "$@" ;;
   bench)
     need_root bench
