@@ -131,11 +131,13 @@ COPY
   deps=$(cd "$work/shlibs" && dpkg-shlibdeps -O "${TOOLS[@]/#/$work/root/usr/bin/}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
   [ -n "$deps" ] || die "dpkg-shlibdeps found no dependencies"
   # dpkg-shlibdeps names the packages whose symbols the binaries call (libbpf1, with the
-  # version they need); every other library they load at run time (ldd: libelf and zlib,
-  # which libbpf is built on) gets its package named too: the package says all it needs.
+  # version they need); the libraries libbpf itself is built on (libelf, zlib: what the CLibbpf
+  # module's pkg-config brings) get their packages named too: the package says all it needs.
   has_dep() { tr ',' '\n' <<<"$deps" | awk '{ print $1 }' | grep -qxF "$1"; }
-  local path pkg
-  for path in $(for t in "${TOOLS[@]}"; do ldd "$work/root/usr/bin/$t"; done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
+  local libbpf path pkg
+  libbpf=$(ldd "$work/root/usr/bin/starve-load" | awk '$1 ~ /^libbpf\.so/ { print $3; exit }')
+  [ -n "$libbpf" ] || die "starve-load does not load libbpf"
+  for path in $(ldd "$libbpf" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
     pkg=$( { dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null; } | head -1 | cut -d: -f1)
     [ -n "$pkg" ] || die "no package owns $path"
     has_dep "$pkg" || deps="$deps, $pkg"
