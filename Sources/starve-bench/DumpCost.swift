@@ -57,12 +57,12 @@ struct DumpCost: ParsableCommand {
                 let snapshot = try collection.readTasks()
                 let t1 = monotonicNs()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
-                let top = busiest(intervals, top: 20)  // starve-dump's default: a table of the top 20
+                let top = WorkloadSort.wait.order(intervals, top: 20)  // starve-dump's default: a table of the top 20
                 let t2 = monotonicNs()
                 let context = SampleContext(sample: sample, timestamp: Date())
                 let table = formatter.table(context, top, tracked: snapshot.tasks.count)
                 let t3 = monotonicNs()
-                let csv = noCSV ? "-" : formatter.csvRows(context, busiest(intervals, top: 0))  // --output: every row, in order
+                let csv = noCSV ? "-" : formatter.csvRows(context, WorkloadSort.wait.order(intervals, top: 0))  // --output: every row, in order
                 let t4 = monotonicNs(), cpu1 = cpuNs()
                 precondition(!table.isEmpty && !csv.isEmpty && intervals.count == n)
                 let ms = { (a: UInt64, b: UInt64) in formatFixed(Double(b &- a) / 1e6, decimals: 3) }
