@@ -30,6 +30,13 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
         ),
+        // bpf/build/starve.bpf.o embedded in the executables (starve-load loads it from memory):
+        // built by `make -C bpf` before `swift build`; without it, nothing is embedded.
+        .target(name: "CStarveObject", cSettings: [
+            .define("CSTARVE_OBJECT_PATH", to: "\(Context.packageDirectory)/bpf/build/starve.bpf.o"),
+            // Written by bpf/Makefile with the object: included, so a new object rebuilds this.
+            .define("CSTARVE_OBJECT_STAMP_PATH", to: "\(Context.packageDirectory)/bpf/build/starve.bpf.o.stamp.h"),
+        ]),
         // The one header shared with bpf/: every struct that crosses the kernel/user boundary.
         .target(name: "CStarve"),
         // Pure computation: deltas, EMAs, histograms, percentiles, fair share, lottery, patterns,
@@ -41,10 +48,13 @@ let package = Package(
         // CSV files. Every read of a host file goes through here.
         .target(name: "StarveHost", dependencies: ["StarveModel", "CStarveSys"]),
         // libbpf wrapper: objects, maps, links, pins, bpffs; loading and reading the pins.
-        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "StarveModel", "StarveHost"]),
+        .target(name: "StarveBPF", dependencies: ["CLibbpf", "CStarve", "CStarveObject", "StarveModel", "StarveHost"]),
         // The sampler: pins + cgroup files -> one typed Snapshot per interval (threads, cgroups,
         // processes, workloads). Every sampling front-end consumes it.
         .target(name: "StarveMonitor", dependencies: ["StarveBPF", "StarveModel", "StarveHost"]),
+        // The terminal front-ends: `starve-dump top` (a live full-screen view) and `hist`
+        // (runqlat-style histograms), both consumers of the sampler's Snapshot.
+        .target(name: "StarveConsole", dependencies: ["StarveMonitor", "StarveBPF", "StarveModel", "StarveHost"]),
         // HPC jobs: per Slurm job time split, efficiency, classification, reports; consumes the
         // sampler's Snapshot and Slurm's squeue.
         .target(name: "StarveJobs", dependencies: ["StarveModel", "StarveHost", "StarveMonitor", "StarveBPF", .product(name: "Yams", package: "Yams")]),
@@ -86,7 +96,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-dump", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveJobs",
+            "StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "StarveCLI", "StarveJobs", "StarveConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "starve-work", dependencies: [
@@ -95,11 +105,12 @@ let package = Package(
         ]),
         // Overhead benchmark helper (scripts/bench.sh): starve-dump's cost on synthetic maps, report.
         .executableTarget(name: "starve-bench", dependencies: [
-            "StarveBPF", "StarveModel", "StarveHost", "CStarve", "CLibbpf",
+            "StarveBPF", "StarveModel", "StarveHost", "CStarve", "CLibbpf", "StarveExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
+        .testTarget(name: "StarveConsoleTests", dependencies: ["StarveConsole", "StarveModel"]),
         .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveModel"]),
         .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport",

@@ -457,8 +457,20 @@ static __noinline void emit_starvation(void *ctx, struct task_struct *prev, stru
 	if (!t || !next || !prev)
 		return;
 	cause = t->queued_cause;
-	if (st)
+	if (st) {
+		__u32 slot = log2_u64(delta);
+
+		slot = slot > STARVE_STARVATION_SLOT_BASE ? slot - STARVE_STARVATION_SLOT_BASE : 0;
+		if (slot >= STARVE_STARVATION_SLOTS)
+			slot = STARVE_STARVATION_SLOTS - 1;
 		st->starvations++;
+		if (delta >= settings.threshold_ns[1])
+			st->starvations_severe++;
+		if (delta >= settings.threshold_ns[2])
+			st->starvations_critical++;
+		st->starvation_ns += delta;
+		st->starvation_hist[slot]++;
+	}
 	if (!event_allowed(starve_cpu_cgroup_id(next), next->pid, next->tgid))
 		return;
 	e = event_reserve(STARVE_EVENT_STARVATION);

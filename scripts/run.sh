@@ -33,6 +33,14 @@ usage: scripts/run.sh COMMAND [ARGS...]
                opentelemetry-proto from PyPI in a venv under .build), build, run all tests (root
                for the live BPF tests; STARVE_REQUIRE_BPF=1
                turns their skips into failures); a compile error fails it
+  install      release build (static Swift runtime, BPF object embedded), then install the tools,
+               man pages, bash/zsh/fish completions and docs under $DESTDIR$PREFIX
+               (PREFIX=/usr/local)
+  package      build dist/starve_VERSION_ARCH.deb (the same, under /usr; Depends from
+               dpkg-shlibdeps)
+  package-check  (root) install that .deb where /opt/swift is hidden (a private mount
+               namespace), use the tools from /usr/bin, man, completions, then apt-get remove
+               and check nothing is left; `test` runs it after the tests
   experiment   run a fair-share experiment (scripts/experiment.sh; ARGS go to it)
   bench        run the overhead benchmark (scripts/bench.sh; ARGS go to it: --quick,
                --churn-only, --churn-processes N, ...; installs perf, bpftrace, rt-tests,
@@ -54,11 +62,17 @@ BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev pkg-config make)
 # python3-venv (the OTLP test's receiver decodes with opentelemetry-proto from PyPI, in a venv),
 # systemd (systemd-analyze verify on the shipped units), slurm-wlm and munge (JobsLiveTests start a
 # one-node Slurm with scripts/slurm.sh and submit jobs to it), chromium (JobsLiveTests render the
-# HTML report headless and check its console).
-TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd slurm-wlm munge chromium)
+# HTML report headless and check its console), tmux (EverydayViewsTests drives starve-dump top in
+# it), man-db and dpkg-dev (the package check: man, dpkg-deb, dpkg-shlibdeps).
+TEST_PACKAGES=(gnuplot-nox util-linux passwd prometheus python3-venv systemd slurm-wlm munge chromium tmux man-db dpkg-dev)
 # PyPI packages the tests use, in a venv under the build directory ($ROOT/.build/test-venv):
 # the official OTLP protobuf bindings (ExportOTLPTests' receiver, scripts/otlp-receiver.py).
 TEST_PYTHON_PACKAGES=(opentelemetry-proto==1.45.2)
+
+# What the package build needs besides: dpkg-dev (dpkg-deb, dpkg-shlibdeps) and libcurl's
+# development link (Foundation's networking, which starve-export uses, links -lcurl when the
+# Swift runtime is static).
+PACKAGE_BUILD_PACKAGES=(dpkg-dev libcurl4-openssl-dev)
 
 have_bpf_clang() {
   local c
@@ -219,7 +233,21 @@ run_tests() {
   if [ "$(id -u)" != 0 ]; then say "not root: the live BPF tests will skip (run as root to include them)"; fi
   say "running the tests"
   cd "$ROOT"
-  swift test --skip-build
+  local rc=0
+  swift test --skip-build || rc=$?
+  # The install as a user gets it: the .deb on this machine with /opt/swift hidden.
+  if [ "$(id -u)" = 0 ]; then
+    local start=$SECONDS
+    say "package check: build the .deb (release, static Swift runtime) and install it without Swift"
+    ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}"
+    bash "$ROOT/scripts/package.sh" check || rc=1
+    say "package check took $((SECONDS - start)) s"
+  elif [ "${STARVE_REQUIRE_BPF:-}" = 1 ]; then
+    say "package check needs root (STARVE_REQUIRE_BPF=1)"; rc=1
+  else
+    say "not root: skipping the package check"
+  fi
+  return "$rc"
 }
 
 cmd=${1:-help}
@@ -233,6 +261,9 @@ case "$cmd" in
   unload) need_root unload; ensure_built; "$BIN/starve-load" unload --pin-dir "$PIN_DIR" "$@" ;;
   demo) demo ;;
   test) run_tests ;;
+  install) ensure_build_deps; ensure_packages libcurl4-openssl-dev; build_bpf; exec bash "$ROOT/scripts/package.sh" install ;;
+  package) ensure_build_deps; ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}"; build_bpf; exec bash "$ROOT/scripts/package.sh" package ;;
+  package-check) need_root package-check; ensure_build_deps; ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}" man-db; exec bash "$ROOT/scripts/package.sh" check "$@" ;;
   experiment) ensure_built; exec "$ROOT/scripts/experiment.sh" "$@" ;;
   bench)
     need_root bench

@@ -19,6 +19,32 @@ public struct BPFObject: ~Copyable {
         raw = try check(obj, "open BPF object \(path)")
     }
 
+    /// Opens an object held in memory (bpf_object__open_mem): the one embedded in the
+    /// executable. `name` names it in libbpf's messages; `bytes` must outlive the object.
+    public init(memory bytes: UnsafeRawBufferPointer, name: String, btfPath: String?) throws {
+        let obj: OpaquePointer? = name.withCString { cName in
+            withLibbpfOptions(bpf_object_open_opts.self) { opts in
+                opts.pointee.object_name = cName
+                if let btfPath {
+                    return btfPath.withCString { btf in
+                        opts.pointee.btf_custom_path = btf
+                        return bpf_object__open_mem(bytes.baseAddress, bytes.count, opts)
+                    }
+                }
+                return bpf_object__open_mem(bytes.baseAddress, bytes.count, opts)
+            }
+        }
+        raw = try check(obj, "open the embedded BPF object")
+    }
+
+    /// Opens what `source` names.
+    public init(_ source: BPFObjectSource, btfPath: String?) throws {
+        switch source {
+        case .file(let path): try self.init(path: path, btfPath: btfPath)
+        case .embedded(let bytes): try self.init(memory: bytes, name: "starve.bpf.o", btfPath: btfPath)
+        }
+    }
+
     deinit { bpf_object__close(raw) }
 
     /// The object's maps, with libbpf's internal ones (.rodata, .bss) left out.

@@ -362,6 +362,12 @@ public final class PinnedCollection {
             s.inversions &+= c.inversions
             s.piBoosts &+= c.pi_boosts
             s.migrationStorms &+= c.migration_storms
+            s.starvationsSevere &+= c.starvations_severe
+            s.starvationsCritical &+= c.starvations_critical
+            s.starvationNs &+= c.starvation_ns
+            withUnsafeBytes(of: c.starvation_hist) { raw in
+                for (i, v) in raw.bindMemory(to: UInt64.self).prefix(CollectorStats.starvationSlots).enumerated() { s.starvationHistogram[i] &+= v }
+            }
         }
         return s
     }

@@ -1,4 +1,5 @@
 import CLibbpf
+import CStarveObject
 import CStarve
 import Glibc
 import StarveModel
@@ -138,7 +139,8 @@ public enum Collector {
         }
         let gid: gid_t? = try options.group.map(groupID(named:))
         if let gid, let group = options.group { try requireGroupChange(to: gid, named: group) }
-        let objectPath = try BPFObjectLocator.locate(explicit: options.objectPath)
+        let source = try BPFObjectLocator.source(explicit: options.objectPath)
+        let objectPath = source.description
         let layout = options.layout
 
         let mounted = try Bpffs.ensureMounted(for: layout.directory)
@@ -150,7 +152,7 @@ public enum Collector {
         }
 
         var steps = LoadSteps()
-        let object = try BPFObject(path: objectPath, btfPath: options.btfPath == "/sys/kernel/btf/vmlinux" ? nil : options.btfPath)
+        let object = try BPFObject(source, btfPath: options.btfPath == "/sys/kernel/btf/vmlinux" ? nil : options.btfPath)
         let mapNames = object.maps.map(\.name)
         var settings: starve_settings?
         if mapNames.contains(PinLayout.configMap) { // starve's own object (the floor has none of this)
@@ -361,9 +363,39 @@ func directoryIsEmpty(_ path: String) -> Bool {
     return entries.allSatisfy { ($0 == "maps" || $0 == "links") && listDirectory(path + "/" + $0).isEmpty }
 }
 
-/// Finds the compiled BPF object (bpf/build/starve.bpf.o, built by `scripts/run.sh build`).
+/// Where the collector's BPF object comes from: a file, or the copy embedded in the executable.
+public enum BPFObjectSource: CustomStringConvertible, @unchecked Sendable {  // the bytes are static, read-only
+    case file(String)
+    case embedded(UnsafeRawBufferPointer)
+
+    /// The object embedded at build time (CStarveObject); nil when the build had none.
+    public static var embeddedObject: BPFObjectSource? {
+        let size = cstarve_object_size()
+        guard size > 0, let data = cstarve_object_data() else { return nil }
+        return .embedded(UnsafeRawBufferPointer(start: data, count: size))
+    }
+
+    public var description: String {
+        switch self {
+        case .file(let path): return path
+        case .embedded(let bytes): return "the embedded starve.bpf.o (\(bytes.count) bytes)"
+        }
+    }
+}
+
+/// Finds the collector's BPF object: --object, $STARVE_BPF_OBJECT, else the copy embedded in the
+/// executable, else bpf/build/starve.bpf.o (a build that embedded none).
 public enum BPFObjectLocator {
     public static let fileName = "starve.bpf.o"
+
+    /// In order: `explicit` (--object), $STARVE_BPF_OBJECT, the embedded object, then the files
+    /// ``locate(explicit:fileName:)`` looks for.
+    public static func source(explicit: String?) throws -> BPFObjectSource {
+        if explicit == nil, (getenv("STARVE_BPF_OBJECT").map { String(cString: $0) } ?? "").isEmpty, let embedded = BPFObjectSource.embeddedObject {
+            return embedded
+        }
+        return .file(try locate(explicit: explicit))
+    }
 
     /// In order: `explicit` (--object), $STARVE_BPF_OBJECT, next to the executable,
     /// ../share/starve beside it, then bpf/build/ in any directory above the executable.
@@ -386,6 +418,6 @@ public enum BPFObjectLocator {
             dir = Bpffs.parent(of: dir)
         }
         if let found = candidates.first(where: { access($0, R_OK) == 0 }) { return found }
-        throw StarveError("BPF object \(fileName) not found next to the executable or in bpf/build/: run `scripts/run.sh build`, or pass --object FILE")
+        throw StarveError("BPF object \(fileName) not found: this build embedded none and there is none next to the executable or in bpf/build/: run `scripts/run.sh build`, or pass --object FILE")
     }
 }

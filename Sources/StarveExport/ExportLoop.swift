@@ -24,6 +24,8 @@ public struct ExportSettings: Sendable {
     public var processFallback = true
     /// Samples to take; 0 = until a stop signal (tests and benchmarks stop early).
     public var iterations = 0
+    /// Benchmarks only (starve-bench export): iterator records from a file, not the pin.
+    public var tasksPath: String?
 
     public init() {}
 }
@@ -45,6 +47,10 @@ public final class ExportLoop {
     private var sampler: Sampler?
     private var everOpened = false
     private var lastComplaint: String?
+    /// The shared pattern detector, fed each sample's cgroup rows (as starve-dump cgroups and
+    /// starve-tune do), and what the exporter counts of it and of the verdicts.
+    private let patterns = PatternDetector()
+    private var seed = SeedTally()
 
     public init(settings: ExportSettings, signals: StopSignals, sinks: [MetricsSink]) {
         self.settings = settings
@@ -80,6 +86,7 @@ public final class ExportLoop {
                 samples += 1
                 last = snapshot
                 exporter.samples += 1
+                observe(snapshot, severeNs: sampler!.collection.thresholdsNs.severe)
                 let reading = collectorReading(snapshot)
                 // From the tasks read to here: the other maps, the cgroups, the analysis, the status.
                 exporter.lastSampleSeconds = Double(monotonicNs() &- min(snapshot.atNs, monotonicNs())) / 1e9
@@ -98,9 +105,11 @@ public final class ExportLoop {
         var s = SamplerSettings()
         s.pinDirectory = settings.pinDirectory
         s.interval = settings.interval
-        s.views = [.workloads]
+        // Cgroup rows too: the pattern detector reads them.
+        s.views = [.workloads, .cgroups]
         s.processFallback = settings.processFallback
-        s.totalsMemory = max(1, Int((settings.expirySeconds / settings.interval).rounded(.up)))
+        s.tasksPath = settings.tasksPath
+        s.totalsMemory = max(1, Int((settings.expirySeconds / max(settings.interval, 1e-3)).rounded(.up)))
         do {
             sampler = try Sampler(settings: s, signals: signals, continuing: last)
         } catch {
@@ -127,7 +136,14 @@ public final class ExportLoop {
     private func families(_ snapshot: Snapshot?, _ reading: CollectorReading) -> [MetricFamily] {
         var threads: [WorkloadKey: Int] = [:]
         for w in snapshot?.workloads ?? [] { threads[w.key, default: 0] += w.figures.tasks }
-        return metrics.families(totals: snapshot?.workloadTotals ?? [:], threads: threads, collector: reading, exporter: exporter)
+        return metrics.families(totals: snapshot?.workloadTotals ?? [:], threads: threads, collector: reading, exporter: exporter, seed: seed)
+    }
+
+    /// Patterns and noisy-neighbour detections of one sample.
+    private func observe(_ snapshot: Snapshot, severeNs: UInt64) {
+        let transitions = patterns.observe(PatternObservation.cgroups(snapshot.cgroups, intervals: snapshot.threads, severeNs: severeNs))
+        seed.add(transitions, active: patterns.active.map(\.kind))
+        seed.add(noisyNeighbours: snapshot.workloads.filter { $0.figures.verdict == .noisyNeighbour }.count)
     }
 
     private func publish(_ families: [MetricFamily]) {

@@ -79,7 +79,7 @@ public struct FleetMetrics: Sendable {
     /// `totals`: the sampler's running totals per workload; `threads`: live threads per workload
     /// in the last interval (its rows).
     public mutating func families(totals: [WorkloadKey: RunningTotals], threads: [WorkloadKey: Int], collector: CollectorReading,
-                                  exporter: ExporterReading) -> [MetricFamily] {
+                                  exporter: ExporterReading, seed: SeedTally = SeedTally()) -> [MetricFamily] {
         let (own, other) = folding.fold(totals)
         var rows: [Row] = own.map { key, t in
             Row(labels: [MetricLabel("workload_kind", key.kind.rawValue), MetricLabel("workload", key.name)], totals: t,
@@ -93,6 +93,7 @@ public struct FleetMetrics: Sendable {
         var out: [MetricFamily] = []
         out += workloadFamilies(rows)
         out += collectorFamilies(collector)
+        out += seedFamilies(collector.stats, seed)
         out += exporterFamilies(exporter, own: own.count)
         return out
     }
@@ -209,6 +210,49 @@ public struct FleetMetrics: Sendable {
                                   help: "Time spent in each BPF program (kernel.bpf_stats_enabled=1 only); divided by the runs' rate: ns per event.",
                                   points: timed.map { MetricPoint([MetricLabel("program", $0.name)], Double($0.runTimeNs!) / 1e9) }))
         }
+        return f
+    }
+
+    /// The seed collector's set: starvation events by severity and their lengths, inversions,
+    /// PI boosts, migration storms (the kernel's counts where each is detected, before the event
+    /// volume controls, so the events ring buffer keeps its one consumer), noisy-neighbour
+    /// detections and recurring patterns.
+    private func seedFamilies(_ s: CollectorStats?, _ seed: SeedTally) -> [MetricFamily] {
+        var f: [MetricFamily] = []
+        if let s {
+            let severe = min(s.starvationsSevere, s.starvations), critical = min(s.starvationsCritical, severe)
+            f.append(MetricFamily(name: "starve_starvation_events", type: .counter,
+                                  help: "Run-queue waits at or over the starvation threshold, by severity (starved, severe, critical: the load's three thresholds), counted in the kernel where detected, before the event volume controls.",
+                                  points: [("starved", s.starvations - severe), ("severe", severe - critical), ("critical", critical)]
+                                    .map { MetricPoint([MetricLabel("severity", $0.0)], Double($0.1)) }))
+            let base = CollectorStats.starvationSlotBase
+            let slots = [UInt64](repeating: 0, count: base) + s.starvationHistogram
+            f.append(MetricFamily(name: "starve_starvation_duration_seconds", type: .histogram, unit: "seconds",
+                                  help: "Lengths of the starvations (waits at or over the starvation threshold): the kernel's log2 buckets, exact counts at each 2^k ns bound; the sum is the kernel's total.",
+                                  points: [MetricPoint([], histogram: .fromLog2Slots(slots, sumNs: s.starvationNs, boundExponents: Array((base + 1)..<(base + CollectorStats.starvationSlots))))]))
+            f.append(MetricFamily(name: "starve_priority_inversions", type: .counter, help: "Priority inversions detected in the kernel (before the event volume controls).",
+                                  points: [MetricPoint([], Double(s.inversions))]))
+            f.append(MetricFamily(name: "starve_pi_boosts", type: .counter, help: "Priority-inheritance boosts (sched_pi_setprio) seen in the kernel.",
+                                  points: [MetricPoint([], Double(s.piBoosts))]))
+            f.append(MetricFamily(name: "starve_migration_storms", type: .counter, help: "Migration storms detected in the kernel (before the event volume controls).",
+                                  points: [MetricPoint([], Double(s.migrationStorms))]))
+        }
+        f.append(MetricFamily(name: "starve_noisy_neighbour_detections", type: .counter,
+                              help: "Workloads judged a noisy neighbour (the CPU hog behind another workload's long waits), one per workload and sampling interval, since the exporter started.",
+                              points: [MetricPoint([], Double(seed.noisyNeighbourDetections))]))
+        let kinds = PatternKind.allCases
+        f.append(MetricFamily(name: "starve_patterns_started", type: .counter,
+                              help: "Recurring patterns (docs/signals.md) that started in some cgroup, by pattern, since the exporter started.",
+                              points: kinds.map { MetricPoint([MetricLabel("pattern", $0.rawValue)], Double(seed.started[$0] ?? 0)) }))
+        f.append(MetricFamily(name: "starve_patterns_active", type: .gauge, help: "Cgroups in which each recurring pattern is going on now.",
+                              points: kinds.map { MetricPoint([MetricLabel("pattern", $0.rawValue)], Double(seed.active[$0] ?? 0)) }))
+        f.append(MetricFamily(name: "starve_pattern_duration_seconds", type: .histogram, unit: "seconds",
+                              help: "How long recurring patterns lasted, by pattern (booked when one ends: from the first sample that showed it to the last).",
+                              points: kinds.map { k in
+                                  let d = seed.ended[k] ?? SeedTally.Durations()
+                                  return MetricPoint([MetricLabel("pattern", k.rawValue)],
+                                                     histogram: HistogramValue(upperBounds: SeedTally.durationBounds, cumulativeCounts: d.cumulative, count: d.count, sum: d.sum))
+                              }))
         return f
     }
 

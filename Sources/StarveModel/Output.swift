@@ -150,9 +150,9 @@ public struct SampleFormatter: Sendable {
 
     /// The human table of one sample, with a title line.
     public func table(_ context: SampleContext, _ rows: [TaskInterval], tracked: Int, shares: ShareSample? = nil) -> String {
-        var headers = ["PID", "COMM", "NICE", "RUNTIME_MS", "DELTA_MS", "ROLL_MS", "CPU%", "SWITCHES", "WAIT_MS", "P50_US", "P99_US", "MIGR", "WORKLOAD"]
+        var headers = ["TID", "PID", "COMM", "NICE", "RUNTIME_MS", "DELTA_MS", "ROLL_MS", "CPU%", "SWITCHES", "WAIT_MS", "P50_MS", "P99_MS", "MIGR", "WORKLOAD"]
         let ms = { (ns: UInt64) in formatFixed(Double(ns) / 1e6, decimals: 1) }
-        let us = { (ns: UInt64?) in ns.map { formatFixed(Double($0) / 1e3, decimals: 1) } ?? "-" }
+        let msOrNone = { (ns: UInt64?) in ns.map { formatFixed(Double($0) / 1e6, decimals: 1) } ?? "-" }
         let withShares = !shareColumns.isEmpty
         let sample = shares ?? .empty
         let withLottery = withShares && sample.draws > 0
@@ -160,9 +160,9 @@ public struct SampleFormatter: Sendable {
             headers += ["TICKETS", "SHARE%", "MEASURED%", "ERR_PP"] + (withLottery ? ["WIN%"] : []) + ["DECIDED_BY"]
         }
         let body: [[String]] = rows.map { r in
-            var cells = [String(r.task.pid), r.task.comm, String(r.task.nice), ms(r.task.runtimeNs), ms(r.runtimeDeltaNs),
+            var cells = [String(r.task.pid), String(r.task.tgid), r.task.comm, String(r.task.nice), ms(r.task.runtimeNs), ms(r.runtimeDeltaNs),
                          formatFixed(r.runtimeEMANs / 1e6, decimals: 1), formatFixed(r.cpuPercent, decimals: 1),
-                         String(r.switches), ms(r.waitNs), us(r.waitP50Ns), us(r.waitP99Ns), String(r.migrations),
+                         String(r.switches), ms(r.waitNs), msOrNone(r.waitP50Ns), msOrNone(r.waitP99Ns), String(r.migrations),
                          r.workload?.label ?? "-"]
             if withShares {
                 if let t = sample.tasks[r.task.pid] {
@@ -182,7 +182,7 @@ public struct SampleFormatter: Sendable {
             title += "; fair share: \(sample.tasks.count) competing, Jain \(formatFixed(sample.jainIndex, decimals: 3)), max |err| \(formatFixed(sample.maxAbsErrorPP, decimals: 1)) pp"
                 + " (run: Jain \(formatFixed(sample.runJainIndex, decimals: 3)), max |err| \(formatFixed(sample.runMaxAbsErrorPP, decimals: 1)) pp)"
         }
-        let left: Set<Int> = withShares ? [1, 12, headers.count - 1] : [1, 12]
+        let left: Set<Int> = withShares ? [2, 13, headers.count - 1] : [2, 13]
         return title + "\n" + renderTable(headers: headers, rows: body, leftAligned: left)
     }
 }

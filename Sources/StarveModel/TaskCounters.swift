@@ -167,6 +167,16 @@ public struct CollectorStats: Sendable, Equatable {
     public var inversions: UInt64 = 0
     public var piBoosts: UInt64 = 0
     public var migrationStorms: UInt64 = 0
+    /// Starvations at or over the severe and the critical threshold (within ``starvations``).
+    public var starvationsSevere: UInt64 = 0
+    public var starvationsCritical: UInt64 = 0
+    /// Total length of the starvations, ns, and their log2 histogram: slot i counts waits of
+    /// [2^(i + ``starvationSlotBase``), 2^(i + 1 + base)) ns, slot 0 also the shorter, the last
+    /// slot also the longer (`STARVE_STARVATION_SLOT_BASE`, `STARVE_STARVATION_SLOTS`).
+    public var starvationNs: UInt64 = 0
+    public var starvationHistogram: [UInt64] = Array(repeating: 0, count: CollectorStats.starvationSlots)
+    public static let starvationSlotBase = 20
+    public static let starvationSlots = 16
 
     public init() {}
 
@@ -206,6 +216,10 @@ extension CollectorStats {
         g.inversions = d(inversions, earlier.inversions)
         g.piBoosts = d(piBoosts, earlier.piBoosts)
         g.migrationStorms = d(migrationStorms, earlier.migrationStorms)
+        g.starvationsSevere = d(starvationsSevere, earlier.starvationsSevere)
+        g.starvationsCritical = d(starvationsCritical, earlier.starvationsCritical)
+        g.starvationNs = d(starvationNs, earlier.starvationNs)
+        g.starvationHistogram = zip(starvationHistogram, earlier.starvationHistogram).map { d($0, $1) }
         return g
     }
 }

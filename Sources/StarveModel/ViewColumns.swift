@@ -177,4 +177,43 @@ extension WorkloadSort {
             }
         }
     }
+
+    /// Orders cgroup rows the same way (name: path).
+    public func order(_ rows: [CgroupInterval]) -> [CgroupInterval] {
+        rows.sorted { a, b in
+            let byName = a.path < b.path
+            switch self {
+            case .name: return byName
+            case .cpu: return a.runtimeNs != b.runtimeNs ? a.runtimeNs > b.runtimeNs : byName
+            case .wait: return a.waitNs != b.waitNs ? a.waitNs > b.waitNs : byName
+            case .p99:
+                let pa = a.waitPercentileNs(0.99) ?? 0, pb = b.waitPercentileNs(0.99) ?? 0
+                return pa != pb ? pa > pb : byName
+            }
+        }
+    }
+
+    /// The first `top` thread rows in this order (0: all); ties by thread id. Sorts small keys,
+    /// not the intervals (each holds its counters and a histogram).
+    public func order(_ rows: [TaskInterval], top: Int = 0) -> [TaskInterval] {
+        struct Key { var figure: UInt64; var comm: String; var pid: UInt32; var index: Int32 }
+        var keys = rows.indices.map { i -> Key in
+            let r = rows[i]
+            let figure: UInt64
+            switch self {
+            case .wait: figure = r.waitNs
+            case .cpu: figure = r.runtimeDeltaNs
+            case .p99: figure = r.waitP99Ns ?? 0
+            case .name: figure = 0
+            }
+            return Key(figure: figure, comm: self == .name ? r.task.comm : "", pid: r.task.pid, index: Int32(i))
+        }
+        keys.sort {
+            if $0.figure != $1.figure { return $0.figure > $1.figure }
+            if $0.comm != $1.comm { return $0.comm < $1.comm }
+            return $0.pid < $1.pid
+        }
+        let n = top > 0 ? min(top, keys.count) : keys.count
+        return keys[..<n].map { rows[Int($0.index)] }
+    }
 }

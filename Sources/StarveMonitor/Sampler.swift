@@ -47,6 +47,8 @@ public struct SamplerSettings: Sendable {
     public var processFallback = true
     /// Samples a workload's ``Snapshot/workloadTotals`` entry is kept after it was last seen.
     public var totalsMemory: Int = defaultTotalsMemory
+    /// Benchmarks only: a file of `tasks` iterator records read instead of the pinned iterator.
+    public var tasksPath: String?
 
     public init() {}
 }
@@ -84,6 +86,17 @@ public struct Snapshot: Sendable {
     public var workloadTotals: [WorkloadKey: RunningTotals]
 }
 
+/// What a sampler waits with between samples. `StopSignals` waits for SIGINT or SIGTERM; a
+/// full-screen view waits for keys too (and redraws on them) while the interval runs.
+public protocol SampleWait {
+    /// Waits `seconds`; true: stop sampling (then ``Sampler/next()`` returns nil).
+    func waitForNextSample(seconds: Double) -> Bool
+}
+
+extension StopSignals: SampleWait {
+    public func waitForNextSample(seconds: Double) -> Bool { wait(seconds: seconds) != nil }
+}
+
 /// The one sampling loop: opens the pins, takes the baseline, then each ``next()`` waits for
 /// the interval (or a stop signal: then it returns nil, never a partial sample), reads the
 /// threads, the matrix, the exited work, the collector's counters and the cgroups' cpu.stat,
@@ -102,7 +115,7 @@ public final class Sampler {
     /// Samples taken so far.
     public private(set) var sample = 0
 
-    private let signals: StopSignals?
+    private let waiter: (any SampleWait)?
     private let paths: CgroupPathResolver?
     private var tracker: IntervalTracker
     private var exitedWork = ExitedWork()
@@ -134,16 +147,21 @@ public final class Sampler {
     /// `continuing`: the last snapshot of an earlier sampler of this reader (one that lost its
     /// collector: an unload, a reload): the running totals go on from it instead of from zero,
     /// so a long-running reader's counters never go backwards across reloads.
-    public init(settings: SamplerSettings, signals: StopSignals?, continuing previous: Snapshot? = nil) throws {
+    public convenience init(settings: SamplerSettings, signals: StopSignals?, continuing previous: Snapshot? = nil) throws {
+        try self.init(settings: settings, waitingWith: signals, continuing: previous)
+    }
+
+    /// Like ``init(settings:signals:continuing:)``, waiting between samples with `waiter` (nil: sleeps).
+    public init(settings: SamplerSettings, waitingWith waiter: (any SampleWait)?, continuing previous: Snapshot? = nil) throws {
         self.settings = settings
-        self.signals = signals
+        self.waiter = waiter
         if let previous {
             // Sample numbers start again: what was seen before counts as seen at sample 0.
             hostTotals = previous.hostTotals
             hostTotals.lastSample = 0
             workloadTotals = previous.workloadTotals.mapValues { var t = $0; t.lastSample = 0; return t }
         }
-        collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory))
+        collection = try PinnedCollection(layout: PinLayout(directory: settings.pinDirectory), tasksPath: settings.tasksPath)
         cpuHierarchy = CgroupFS.cpuHierarchy()
         let needsCgroups = !settings.views.isDisjoint(with: [.cgroups, .workloads])
         // The matrix and the exited threads' work are read (two maps, each a whole LRU map
@@ -182,8 +200,8 @@ public final class Sampler {
     /// signal arrived while waiting.
     public func next() throws -> Snapshot? {
         guard settings.iterations == 0 || sample < settings.iterations else { return nil }
-        if let signals {
-            if signals.wait(seconds: settings.interval) != nil { return nil }
+        if let waiter {
+            if waiter.waitForNextSample(seconds: settings.interval) { return nil }
         } else {
             var left = timespec(tv_sec: Int(settings.interval), tv_nsec: Int((settings.interval - settings.interval.rounded(.down)) * 1e9))
             var rest = timespec()

@@ -8,6 +8,6 @@ struct StarveBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starve-bench",
         abstract: "Overhead benchmark helper for scripts/bench.sh (see docs/overhead.md).",
-        subcommands: [DumpCost.self, IterCost.self, Report.self]
+        subcommands: [DumpCost.self, IterCost.self, Report.self, ExportCost.self]
     )
 }

@@ -57,12 +57,12 @@ struct DumpCost: ParsableCommand {
                 let snapshot = try collection.readTasks()
                 let t1 = monotonicNs()
                 let intervals = tracker.advance(to: snapshot.tasks, atNs: snapshot.atNs)
-                let top = busiest(intervals, top: 20)  // starve-dump's default: a table of the top 20
+                let top = WorkloadSort.wait.order(intervals, top: 20)  // starve-dump's default: a table of the top 20
                 let t2 = monotonicNs()
                 let context = SampleContext(sample: sample, timestamp: Date())
                 let table = formatter.table(context, top, tracked: snapshot.tasks.count)
                 let t3 = monotonicNs()
-                let csv = noCSV ? "-" : formatter.csvRows(context, busiest(intervals, top: 0))  // --output: every row, in order
+                let csv = noCSV ? "-" : formatter.csvRows(context, WorkloadSort.wait.order(intervals, top: 0))  // --output: every row, in order
                 let t4 = monotonicNs(), cpu1 = cpuNs()
                 precondition(!table.isEmpty && !csv.isEmpty && intervals.count == n)
                 let ms = { (a: UInt64, b: UInt64) in formatFixed(Double(b &- a) / 1e6, decimals: 3) }
@@ -84,14 +84,17 @@ func cpuNs() -> UInt64 {
 final class SyntheticMaps {
     let layout: PinLayout
     let threads: Int
+    /// Distinct cpu cgroup ids the threads are spread over.
+    let cgroups: Int
     /// The made-up iterator output.
     let tasksPath: String
     private var fds: [Int32] = []
     private var pinned: [String] = []
 
-    init(layout: PinLayout, threads: Int) throws {
+    init(layout: PinLayout, threads: Int, cgroups: Int = 16) throws {
         self.layout = layout
         self.threads = threads
+        self.cgroups = max(1, cgroups)
         tasksPath = (access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + "/starve-bench-tasks-\(getpid())"
         do {
             for dir in [layout.directory, layout.mapsDirectory] where access(dir, F_OK) != 0 {
@@ -129,7 +132,7 @@ final class SyntheticMaps {
 
     /// Writes every thread's record for `generation`: each sample sees every counter moved.
     func advance(generation g: UInt64) throws {
-        let records = (0..<threads).map { Self.thread($0, generation: g) }
+        let records = (0..<threads).map { Self.thread($0, generation: g, cgroups: cgroups) }
         let fd = open(tasksPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StarveError("cannot write \(tasksPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -139,7 +142,7 @@ final class SyntheticMaps {
     }
 
     /// A plausible thread: varied runtimes, waits spread over a few histogram slots.
-    static func thread(_ i: Int, generation g: UInt64) -> starve_task {
+    static func thread(_ i: Int, generation g: UInt64, cgroups: Int = 16) -> starve_task {
         var t = starve_task()
         t.pid = UInt32(1000 + i)
         t.tgid = UInt32(1000 + i - i % 8)
@@ -149,7 +152,7 @@ final class SyntheticMaps {
         t.static_prio = UInt32(t.nice + 120)
         t.prio = t.static_prio
         t.weight = 1024 << 10
-        t.cpu_cgroup_id = 1 + UInt64(i % 16)
+        t.cpu_cgroup_id = 1 + UInt64(i % cgroups)
         t.dfl_cgroup_id = 1
         t.start_time_ns = 1_000_000 + UInt64(i)
         let k = UInt64(i % 97 + 1)

@@ -19,8 +19,13 @@ extension StarveDump {
 
         @OptionGroup var sampling: SamplingOptions
 
-        @Option(help: "Rows per sample in the table, most waiting first; 0 = all. CSV and JSON carry every cgroup.")
+        @Option(help: "Rows per sample in the table, in --sort order; 0 = all. CSV and JSON carry every cgroup.")
         var top: Int = 20
+
+        @Option(help: ArgumentHelp(
+            "Order of the rows: wait, cpu, p99 or name.",
+            discussion: "The default, wait (most run-queue wait in the interval first), puts first the cgroup that lost the most time waiting for a CPU: what starve is for."))
+        var sort: WorkloadSort = .wait
 
         @Option(help: "A noisy neighbour uses at least this share of one CPU, percent.")
         var neighbourMinCpu: Double = SamplerSettings.defaultNeighbourMinCPUPercent
@@ -45,7 +50,7 @@ extension StarveDump {
             while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
                 let context = snapshot.context
                 let rows = snapshot.cgroups
-                let active = rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 }
+                let active = sort.order(rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 })
                 switch sampling.format {
                 case .table: writeStdout(CgroupFormatter.table(context, Array(active.prefix(top == 0 ? active.count : top))) + "\n")
                 case .csv: writeStdout(CgroupFormatter.csvRows(context, active))

@@ -13,7 +13,7 @@ struct StarveDump: ParsableCommand {
         commandName: "starve-dump",
         abstract: "Read starve's pinned maps: per-thread CPU time, run-queue wait and its percentiles.",
         discussion: "Needs no root when the pins are readable (starve-load --group). Columns: docs/columns.md.",
-        subcommands: [Tasks.self, Events.self, Cgroups.self, Processes.self, Workloads.self, Jobs.self, Report.self],
+        subcommands: [Tasks.self, Top.self, Hist.self, Events.self, Cgroups.self, Processes.self, Workloads.self, Jobs.self, Report.self],
         defaultSubcommand: Tasks.self
     )
 }

@@ -30,8 +30,7 @@ extension StarveDump {
         @Option(parsing: .upToNextOption, help: "Only these kinds (starvation, priority-inversion, pi-boost, pi-restore, migration-storm).")
         var kind: [EventKind] = []
 
-        @Option(parsing: .upToNextOption, help: "Only events about these pids or tgids (any task the event names).")
-        var pid: [UInt32] = []
+        @OptionGroup var ids: IdentityOptions
 
         @Flag(help: "Leave the stacks out of the table.")
         var noStacks = false
@@ -55,15 +54,16 @@ extension StarveDump {
             else if let note = symbols.kernelNote { writeStderr(note + "\n") }
             let started = monotonicNs()
             let clock = WallClock.now()
-            let kinds = Set(kind), pids = Set(pid)
+            let kinds = Set(kind), pids = Set(ids.pid), tids = Set(ids.tid)
             var seen = 0
             if format == .table { writeStdout(EventFormatter.header) }
             loop: while true {
                 for received in try stream.poll(timeoutMs: 100) {
                     var event = received.event
                     if !kinds.isEmpty && !kinds.contains(event.kind) { continue }
-                    if !pids.isEmpty && ![event.task, event.other, event.third].contains(where: { t in
-                        t.map { pids.contains($0.pid) || pids.contains($0.tgid) } ?? false }) { continue }
+                    // Any task the event names: --pid its process, --tid the thread itself.
+                    if !(pids.isEmpty && tids.isEmpty) && ![event.task, event.other, event.third].contains(where: { t in
+                        t.map { pids.contains($0.tgid) || tids.contains($0.pid) } ?? false }) { continue }
                     symbols.resolve(&event, received)
                     if format == .json {
                         writeStdout(EventFormatter.json(event, clock: clock))

@@ -11,17 +11,18 @@ extension StarveDump {
 
         @OptionGroup var sampling: SamplingOptions
 
-        @Option(help: "Rows per sample in the table, busiest first; 0 = all. CSV and JSON carry every matching task.")
+        @Option(help: "Rows per sample in the table, in --sort order; 0 = all. CSV and JSON carry every matching task.")
         var top: Int = 20
+
+        @Option(help: ArgumentHelp(
+            "Order of the rows: wait, cpu, p99 or name.",
+            discussion: "The default, wait (most run-queue wait in the interval first), puts first who lost the most time waiting for a CPU: what starve is for. cpu puts the busiest first."))
+        var sort: WorkloadSort = .wait
 
         @Option(help: "EMA smoothing factor for ROLL_MS / runtime_ema_ns, in (0, 1].")
         var alpha: Double = SamplerSettings.defaultAlpha
 
-        @Option(parsing: .upToNextOption, help: "Only these thread ids (repeatable).")
-        var pid: [UInt32] = []
-
-        @Option(parsing: .upToNextOption, help: "Only threads of these process ids (repeatable).")
-        var tgid: [UInt32] = []
+        @OptionGroup var ids: IdentityOptions
 
         @Option(help: "Only threads whose name contains this text.")
         var comm: String?
@@ -58,8 +59,8 @@ extension StarveDump {
             var analyzer = ShareAnalyzer(settings: ShareAnalysisSettings(draws: simulateDraws, seed: seed, tickets: tickets ?? .weight))
             let reader = analyzeShares ? SchedContextReader() : nil
             let csv = try sampling.output.map { try CSVAppender(path: $0, header: formatter.csvHeader) }
-            let filter = TaskFilter(pids: Set(pid), tgids: Set(tgid), comm: comm, includeKernelThreads: !noKernelThreads)
-            try requireKnown(pids: pid, tgids: tgid, in: sampler.baseline)
+            let filter = TaskFilter(pids: Set(ids.tid), tgids: Set(ids.pid), comm: comm, includeKernelThreads: !noKernelThreads)
+            try ids.requireKnown(in: sampler.baseline)
             if sampling.format == .csv { writeStdout(formatter.csvHeader) }
 
             while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
@@ -67,7 +68,7 @@ extension StarveDump {
                 let intervals = filter.isEmpty ? snapshot.threads : snapshot.threads.filter { filter.matches($0.task) }
                 // The table alone needs only its top rows in order; CSV and JSON need them all.
                 let everyRow = sampling.format != .table || csv != nil || top == 0
-                let ordered = busiest(intervals, top: everyRow ? 0 : top)
+                let ordered = sort.order(intervals, top: everyRow ? 0 : top)
                 var shares: ShareSample?
                 if let reader {
                     // Only the competing threads cost /proc reads.
@@ -82,17 +83,6 @@ extension StarveDump {
                 case .json: writeStdout(formatter.jsonLines(context, ordered, shares: shares))
                 }
                 try csv?.append(formatter.csvRows(context, ordered, shares: shares))
-            }
-        }
-
-        /// `--pid 999999` for a thread that neither exists nor is tracked is a mistake worth saying.
-        private func requireKnown(pids: [UInt32], tgids: [UInt32], in tasks: [TaskCounters]) throws {
-            let known = Set(tasks.map(\.pid)), knownGroups = Set(tasks.map(\.tgid))
-            for p in pids where !known.contains(p) && !FileManager.default.fileExists(atPath: "/proc/\(p)") {
-                throw StarveError("no such thread: --pid \(p) is neither running nor tracked")
-            }
-            for p in tgids where !knownGroups.contains(p) && !FileManager.default.fileExists(atPath: "/proc/\(p)") {
-                throw StarveError("no such process: --tgid \(p) is neither running nor tracked")
             }
         }
     }

@@ -72,13 +72,22 @@ extension StarveDump {
 
         @OptionGroup var sampling: SamplingOptions
         @OptionGroup var view: ViewOptions
+        @OptionGroup var ids: IdentityOptions
+
+        func validate() throws {
+            if !ids.tid.isEmpty { throw ValidationError("--tid selects threads: the rows of processes are processes (use --pid, or tasks --tid)") }
+        }
 
         func run() throws {
             Allocator.reuseLargeBlocks()
             let signals = StopSignals()
             let sampler = try Sampler(settings: sampling.settings(views: [.processes]), signals: signals)
+            try ids.requireKnown(in: sampler.baseline)
+            let pids = Set(ids.pid)
             try runView(sampler, sampling: sampling, view: view, columns: processColumns, table: ViewFormatter.processTable) { snapshot in
-                view.sort.order(snapshot.processes.filter { ($0.runtimeNs > 0 || $0.waitCount > 0) && view.matches($0.workload) })
+                view.sort.order(snapshot.processes.filter {
+                    ($0.runtimeNs > 0 || $0.waitCount > 0) && view.matches($0.workload) && (pids.isEmpty || pids.contains($0.tgid))
+                })
             }
         }
     }

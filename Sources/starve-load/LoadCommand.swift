@@ -44,7 +44,7 @@ extension StarveLoad {
         @Option(help: "Group whose members may read the maps (starve-dump without root). Default: root only.")
         var group: String?
 
-        @Option(help: "BPF object to load (default: starve.bpf.o next to the executable or in bpf/build/).")
+        @Option(help: "BPF object file to load instead of the one embedded in starve-load (a build without one looks next to the executable and in bpf/build/).")
         var object: String?
 
         @Option(help: "Kernel BTF for CO-RE relocations.")

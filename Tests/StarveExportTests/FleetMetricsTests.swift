@@ -90,4 +90,52 @@ final class FleetMetricsTests: XCTestCase {
         XCTAssertEqual(g.first { $0.name == "starve_collector_detections" }?.points.first, MetricPoint([MetricLabel("kind", "starvation")], 7))
         XCTAssertTrue(g.first { $0.name == "starve_collector_dropped" }!.points.contains(MetricPoint([MetricLabel("reason", "rate_limited")], 2)))
     }
+
+    func testStarvationsBySeverityAreExclusiveAndTheirHistogramIsExact() {
+        var m = FleetMetrics()
+        var s = CollectorStats()
+        s.starvations = 10
+        s.starvationsSevere = 4  // 4 at or over severe, of which 1 critical
+        s.starvationsCritical = 1
+        s.starvationNs = 3_000_000_000
+        s.starvationHistogram[3] = 6  // [2^23, 2^24) ns
+        s.starvationHistogram[9] = 3  // [2^29, 2^30)
+        s.starvationHistogram[15] = 1 // 2^35 ns and over
+        let f = m.families(totals: [:], threads: [:], collector: CollectorReading(up: true, stats: s), exporter: .init())
+        XCTAssertEqual(f.first { $0.name == "starve_starvation_events" }?.points,
+                       [MetricPoint([MetricLabel("severity", "starved")], 6), MetricPoint([MetricLabel("severity", "severe")], 3),
+                        MetricPoint([MetricLabel("severity", "critical")], 1)])
+        guard case .histogram(let h)? = f.first(where: { $0.name == "starve_starvation_duration_seconds" })?.points.first?.value else {
+            return XCTFail("no starvation histogram")
+        }
+        XCTAssertEqual(h.count, 10)
+        XCTAssertEqual(h.sum, 3)
+        XCTAssertEqual(h.upperBounds.first, Double(1 << 21) / 1e9)
+        XCTAssertEqual(h.upperBounds.last, Double(UInt64(1) << 35) / 1e9)
+        // le 2^24: the six of slot 3; le 2^30: nine; le 2^35: the last one is above.
+        XCTAssertEqual(h.cumulativeCounts[h.upperBounds.firstIndex(of: Double(1 << 24) / 1e9)!], 6)
+        XCTAssertEqual(h.cumulativeCounts[h.upperBounds.firstIndex(of: Double(1 << 30) / 1e9)!], 9)
+        XCTAssertEqual(h.cumulativeCounts.last, 9)
+    }
+
+    func testPatternsStartedAndTheirDurationsAreCountedByKind() {
+        var t = SeedTally()
+        t.add([PatternTransition(kind: .sustainedThrottling, subject: "/a", phase: .started, time: 5, detail: "")], active: [.sustainedThrottling])
+        t.add([PatternTransition(kind: .sustainedThrottling, subject: "/a", phase: .ended, time: 50, duration: 42, detail: ""),
+               PatternTransition(kind: .noisyNeighbour, subject: "/b", phase: .started, time: 50, detail: "")], active: [.noisyNeighbour])
+        t.add(noisyNeighbours: 2)
+        var m = FleetMetrics()
+        let f = m.families(totals: [:], threads: [:], collector: CollectorReading(up: false), exporter: .init(), seed: t)
+        let started = f.first { $0.name == "starve_patterns_started" }!.points
+        XCTAssertTrue(started.contains(MetricPoint([MetricLabel("pattern", "sustained-throttling")], 1)))
+        XCTAssertTrue(started.contains(MetricPoint([MetricLabel("pattern", "noisy-neighbour")], 1)))
+        XCTAssertTrue(started.contains(MetricPoint([MetricLabel("pattern", "migration-storm")], 0)))
+        XCTAssertTrue(f.first { $0.name == "starve_patterns_active" }!.points.contains(MetricPoint([MetricLabel("pattern", "sustained-throttling")], 0)))
+        let d = f.first { $0.name == "starve_pattern_duration_seconds" }!.points.first { $0.labels == [MetricLabel("pattern", "sustained-throttling")] }!
+        guard case .histogram(let h) = d.value else { return XCTFail("not a histogram") }
+        XCTAssertEqual(h.count, 1)
+        XCTAssertEqual(h.sum, 42)
+        XCTAssertEqual(h.cumulativeCounts, [0, 0, 0, 1, 1, 1, 1, 1, 1], "42 s: in le 60 and above")
+        XCTAssertEqual(f.first { $0.name == "starve_noisy_neighbour_detections" }?.points, [MetricPoint([], 2)])
+    }
 }

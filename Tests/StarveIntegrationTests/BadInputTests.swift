@@ -78,7 +78,7 @@ final class BadInputTests: XCTestCase {
         let pin = ["--pin-dir", collector.pinDir, "--iterations", "1", "--interval", "0.1"]
 
         try expectError("starve-dump", ["--pin-dir", "/sys/fs/bpf/starve-test-absent-\(getpid())"], contains: "nothing loaded at")
-        try expectError("starve-dump", pin + ["--pid", "999999999"], contains: "no such thread: --pid 999999999")
+        try expectError("starve-dump", pin + ["--pid", "999999999"], contains: "no such process: --pid 999999999")
         try expectError("starve-dump", pin + ["--output", dir.path + "/no/such/dir/out.csv"], contains: "cannot write")
         try expectError("starve-dump", pin + ["--output", dir.path], contains: "cannot write")
 

@@ -164,6 +164,46 @@ final class ExportLiveTests: XCTestCase {
         loop.stop()
     }
 
+    /// The seed collector's families come from the kernel's counters (not the events ring
+    /// buffer): three loops sharing one CPU wait tens of ms, over low thresholds.
+    func testStarvationsBySeverityAndTheirLengths() throws {
+        try Live.require()
+        try Live.requireTools("starve-export")
+        try Live.requireCPUs([1])
+        let collector = try LoadedCollector(extraArguments: ["--thresholds", "4,16,32"])
+        defer { collector.unload() }
+        let group = try ScratchCgroup(prefix: "starve-test-exportstarve")
+        defer { try? group.remove() }
+        let loops = try Workload(["--workers", "3", "--cpu", "1", "--duration", "60", "--busy-ms", "30", "--sleep-ms", "2", "--cgroup", group.directory])
+        defer { loops.stop() }
+        let e = try ExporterProcess(pinDir: collector.pinDir, ["--interval", "1"])
+        defer { e.stop() }
+        let severity = { (s: String, scrape: String) in ExporterProcess.value(scrape, "starve_starvation_events_total{severity=\"\(s)\"}") ?? 0 }
+        var scrape = ""
+        XCTAssertTrue(waitUntil(seconds: 30) {
+            scrape = e.scrape() ?? ""
+            return severity("starved", scrape) >= 5 && severity("severe", scrape) + severity("critical", scrape) >= 1
+        }, "starvations of the loops sharing CPU 1 at 4/16/32 ms: \(scrape)")
+        let total = severity("starved", scrape) + severity("severe", scrape) + severity("critical", scrape)
+        let count = try XCTUnwrap(ExporterProcess.value(scrape, "starve_starvation_duration_seconds_count"))
+        let sum = try XCTUnwrap(ExporterProcess.value(scrape, "starve_starvation_duration_seconds_sum"))
+        XCTAssertEqual(count, total, "the length histogram counts each starvation once")
+        XCTAssertGreaterThanOrEqual(sum, count * 0.004, "every starvation lasted at least the 4 ms threshold")
+        let under4ms = ExporterProcess.value(scrape, "starve_starvation_duration_seconds_bucket{le=\"0.002097152\"}") ?? -1
+        XCTAssertEqual(under4ms, 0, "no starvation shorter than 2.1 ms with a 4 ms threshold")
+        // Every wait of the loops of 2^22 ns (4.19 ms) or more is a starvation the kernel counted.
+        let w = "workload_kind=\"cgroup\",workload=\"\(group.path)\""
+        let waits = try XCTUnwrap(ExporterProcess.value(scrape, "starve_workload_run_queue_wait_seconds_count{\(w)}"), scrape)
+        let short = try XCTUnwrap(ExporterProcess.value(scrape, "starve_workload_run_queue_wait_seconds_bucket{\(w),le=\"0.004194304\"}"), scrape)
+        XCTAssertGreaterThan(waits - short, 0, "the loops waited 4.19 ms or more")
+        XCTAssertLessThanOrEqual(waits - short, total, "each of the loops' long waits is among the starvations")
+        for family in ["starve_priority_inversions_total", "starve_migration_storms_total", "starve_noisy_neighbour_detections_total"] {
+            XCTAssertNotNil(ExporterProcess.value(scrape, family), family)
+        }
+        XCTAssertNotNil(ExporterProcess.value(scrape, "starve_patterns_started_total{pattern=\"high-frequency-starvation\"}"), scrape)
+        loops.stop()
+    }
+
     func testMaxWorkloadsFoldsTheRestIntoOther() throws {
         try Live.require()
         try Live.requireTools("starve-export")

@@ -112,7 +112,7 @@ final class WorkloadViewsTests: XCTestCase {
         let cgroupRows = try dump(collector, "cgroups")
         let processRows = try dump(collector, "processes")
         let workloadRows = try dump(collector, "workloads")
-        let taskRows = try dump(collector, "tasks", ["--tgid"] + expected.map { String($0.pid) }, iterations: 1)
+        let taskRows = try dump(collector, "tasks", ["--pid"] + expected.map { String($0.pid) }, iterations: 1)
         for e in expected {
             check(cgroupRows.last { $0["cgroup"] as? String == e.path }, e, "cgroups")
             check(processRows.last { $0["tgid"] as? Int == e.pid }, e, "processes")

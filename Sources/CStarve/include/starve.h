@@ -12,13 +12,18 @@
 #endif
 
 /* Bump when any struct below changes: the loader pins it, the reader refuses a mismatch. */
-#define STARVE_ABI_VERSION 5
+#define STARVE_ABI_VERSION 6
 
 #define STARVE_COMM_LEN 16
 
 /* Run-queue wait histograms are log2 over nanoseconds: slot i counts waits w with
  * 2^i <= w < 2^(i+1) ns (slot 0 also takes w < 1); the last slot takes everything above. */
 #define STARVE_HIST_SLOTS 36
+
+/* The starvation-length histogram in `starve_stats`: log2 slots from 2^20 ns (1.05 ms, below any
+ * sensible starvation threshold) to 2^35 ns (34 s) and above. */
+#define STARVE_STARVATION_SLOT_BASE 20
+#define STARVE_STARVATION_SLOTS 16
 
 /* se.load.weight is scaled by 2^10 on 64-bit kernels (scale_load); the reader shifts it back. */
 #define STARVE_WEIGHT_SHIFT 10
@@ -193,6 +198,15 @@ struct starve_stats {
 	__u64 exits_tracked;      /* exits of threads with storage: less exited_folded, the threads
 	                           * whose last switch-out the tracepoint did not show (not folded) */
 	__u64 jobs_storage_failures; /* --jobs: a sleep could not be timed (no storage for the thread) */
+	/* Starvations by severity (within `starvations`, counted where one is detected, before the
+	 * volume controls): waits at or over threshold_ns[1] (severe) and threshold_ns[2] (critical). */
+	__u64 starvations_severe;
+	__u64 starvations_critical;
+	/* Their lengths: the total, and a log2 histogram, slot i counting waits w with
+	 * 2^(i + STARVE_STARVATION_SLOT_BASE) <= w < 2^(i + 1 + base) ns (slot 0 also takes the
+	 * shorter ones, the last slot everything longer). Exact cumulative counts at 2^k ns. */
+	__u64 starvation_ns;
+	__u64 starvation_hist[STARVE_STARVATION_SLOTS];
 	__u64 _reserved[2];
 };
 
@@ -390,7 +404,7 @@ _Static_assert(sizeof(struct starve_wait) == 24, "starve_wait layout");
 _Static_assert(sizeof(struct starve_pair_slot) == 40, "starve_pair_slot layout");
 _Static_assert(sizeof(struct starve_task) == 760, "starve_task layout");
 _Static_assert(sizeof(struct starve_cpu) == 16, "starve_cpu layout");
-_Static_assert(sizeof(struct starve_stats) == 256, "starve_stats layout");
+_Static_assert(sizeof(struct starve_stats) == 408, "starve_stats layout");
 _Static_assert(sizeof(struct starve_settings) == 96, "starve_settings layout");
 _Static_assert(sizeof(struct starve_config) == 160, "starve_config layout");
 _Static_assert(sizeof(struct starve_pair_key) == 32, "starve_pair_key layout");
