@@ -74,14 +74,14 @@ final class LeastPrivilegeTests: XCTestCase {
         // The same user, with no capability at all: status, a sample, unload.
         let status = try runProcess(tool("starve-load"), ["status", "--pin-dir", dir.path], privileges: asUser(caps: ""))
         XCTAssertEqual(status.status, 0, status.stderr)
-        XCTAssertEqual(status.stdout.components(separatedBy: "  yes  ").count - 1, 5, status.stdout)
+        XCTAssertEqual(status.stdout.components(separatedBy: "  yes  ").count - 1, 4, status.stdout)
         XCTAssertTrue(status.stdout.contains("RUN_CNT and NS/EVENT need CAP_SYS_ADMIN"), status.stdout)
         let dump = try runProcess(tool("starve-dump"), ["--pin-dir", dir.path, "--iterations", "1", "--interval", "0.2", "--format", "csv"],
                                   privileges: asUser(caps: ""))
         XCTAssertEqual(dump.status, 0, dump.stderr)
         XCTAssertGreaterThan(dump.stdout.split(separator: "\n").count, 1, dump.stdout)
         let ids = try programsBehindLinks(dir.layout)
-        XCTAssertEqual(ids.count, 6, "five tracepoint links and the tasks iterator")
+        XCTAssertEqual(ids.count, 5, "four tracepoint links and the tasks iterator")
         let unload = try runProcess(tool("starve-load"), ["unload", "--pin-dir", dir.path], privileges: asUser(caps: ""))
         XCTAssertEqual(unload.status, 0, unload.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path))
@@ -131,7 +131,7 @@ final class LeastPrivilegeTests: XCTestCase {
             // Refused before anything was removed: still complete.
             let status = try runProcess(tool("starve-load"), ["status", "--pin-dir", dir.path])
             XCTAssertEqual(status.status, 0, status.stderr)
-            XCTAssertEqual(status.stdout.components(separatedBy: "  yes  ").count - 1, 5, status.stdout)
+            XCTAssertEqual(status.stdout.components(separatedBy: "  yes  ").count - 1, 4, status.stdout)
         }
         let r = try runProcess(tool("starve-load"), ["unload", "--pin-dir", dir.path], privileges: asUser(caps: "+dac_override,+fowner"))
         XCTAssertEqual(r.status, 0, r.stderr)
