@@ -238,7 +238,7 @@ run_tests() {
   # The install as a user gets it: the .deb on this machine with /opt/swift hidden.
   if [ "$(id -u)" = 0 ]; then
     local start=$SECONDS
-    say "package check: build the .deb (release, static Swift runtime) and install it without Swift"
+    say "package check: build the .deb (${PACKAGE_CONFIG:-release}, static Swift runtime) and install it without Swift"
     ensure_packages "${PACKAGE_BUILD_PACKAGES[@]}"
     bash "$ROOT/scripts/package.sh" check || rc=1
     say "package check took $((SECONDS - start)) s"
