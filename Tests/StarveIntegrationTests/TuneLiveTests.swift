@@ -241,8 +241,10 @@ final class TuneLiveTests: XCTestCase {
         defer { try? batch.remove() }
         let quota = batch.directory + "/cpu.cfs_quota_us"
         XCTAssertEqual(read(quota), "-1")
-        // Three loops on two CPUs: a runnable task waits for a CPU nearly all the time.
-        let work = try Workload(["--workers", "3", "--cpu", "0-1", "--duration", "60", "--cgroup", batch.directory])
+        // Four loops on two CPUs: on each CPU a runnable task waits for it all the time, so the
+        // host's psi_some is near 100 % on a quiet machine too (three loops leave one CPU
+        // without a waiter: about 50 %, under the policy's 60).
+        let work = try Workload(["--workers", "4", "--cpu", "0-1", "--duration", "60", "--cgroup", batch.directory])
         defer { work.stop() }
         let audit = auditFile()
         let tuner = try BackgroundRun(Live.tool("starve-tune"), ["--policy", policy("psi-backoff.yaml"), "--pin-dir", collector.pinDir,
@@ -251,8 +253,8 @@ final class TuneLiveTests: XCTestCase {
         XCTAssertTrue(waitUntil(seconds: 20) { read(quota) == "50000" }, "not capped to half a CPU: \(read(audit) ?? "")")
         let change = try XCTUnwrap(objects(read(audit) ?? "").first { $0["event"] as? String == "change" })
         XCTAssertTrue((change["reason"] as? String ?? "").contains("psi_some="), "\(change)")
-        // The cap is in force: the kernel counts its periods (cpu.stat) and the three loops get
-        // at most half a CPU between them (cpuacct), whatever else the machine runs.
+        // The cap is in force: the kernel counts its periods (cpu.stat) and the four loops get
+        // at most half a CPU between them (schedstat), whatever else the machine runs.
         let ran = { work.workerPIDs.compactMap { try? Schedstat(pid: $0).runNs }.reduce(0, +) }
         let s0 = try XCTUnwrap(CgroupFS.cpuStat(hierarchy: batch.hierarchy, path: batch.path)), r0 = ran(), t0 = Date()
         XCTAssertTrue(waitUntil(seconds: 10) { (CgroupFS.cpuStat(hierarchy: batch.hierarchy, path: batch.path)?.periods ?? 0) >= s0.periods + 20 })

@@ -48,6 +48,18 @@ final class PatternDetectorTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(started.period), 0.2, accuracy: 1e-9)
     }
 
+    func testTheConfiguredPeriodIsReportedNotTheCountOverIntervals() throws {
+        // Intervals of 1.006 s hold 10 periods of 0.1 s: counting them gives 0.1006 s, which
+        // prints as 0.101. With the period read from cpu.cfs_period_us it is 0.100 s.
+        let o = PatternObservation(subject: "/quota", intervalSeconds: 1.006, periods: 10, throttledPeriods: 10, throttledNs: 80 * ms)
+        let (_, estimated) = run(repeated(o, 6))
+        XCTAssertTrue(try XCTUnwrap(estimated.first).detail.contains("cfs period 0.101 s"), "\(estimated)")
+        let (_, configured) = run(repeated(o.with(cfsPeriodSeconds: 0.1), 6))
+        let started = try XCTUnwrap(configured.first { $0.kind == .periodicThrottling })
+        XCTAssertEqual(try XCTUnwrap(started.period), 0.1, accuracy: 1e-9)
+        XCTAssertTrue(started.detail.contains("cfs period 0.100 s"), started.detail)
+    }
+
     func testUnstableThrottlingRateIsNotPeriodic() {
         // Throttled in most periods, but 10, 6, 10, 6 of 10 per second: no steady rhythm.
         let series = (0..<8).map { [quota(throttled: $0 % 2 == 0 ? 10 : 6)] }

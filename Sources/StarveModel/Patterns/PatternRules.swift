@@ -109,9 +109,13 @@ extension PatternKind {
         let periods = Double(shown.reduce(0) { $0 + $1.observation.periods })
         let throttled = Double(shown.reduce(0) { $0 + $1.observation.throttledPeriods })
         let throttledNs = Double(shown.reduce(0) { $0 + $1.observation.throttledNs })
-        return PatternEvidence(onset: shown[0].start, period: seconds / throttled,
+        // Throttled in `throttled` of `periods` CFS periods: it recurs every periods/throttled
+        // periods. The period itself is the configured one when known (sample intervals are
+        // never whole periods, so counts over them only estimate it).
+        let cfsPeriod = shown.last?.observation.cfsPeriodSeconds ?? seconds / periods
+        return PatternEvidence(onset: shown[0].start, period: cfsPeriod * periods / throttled,
                                detail: "throttled in " + figure(throttled / seconds) + " of " + figure(periods / seconds)
-                                   + " periods/s (cfs period " + formatFixed(seconds / periods, decimals: 3) + " s), "
+                                   + " periods/s (cfs period " + formatFixed(cfsPeriod, decimals: 3) + " s), "
                                    + milliseconds(throttledNs / seconds) + "/s throttled")
     }
 

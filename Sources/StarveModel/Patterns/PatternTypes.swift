@@ -25,6 +25,10 @@ public struct PatternObservation: Sendable, Equatable {
     public var migrationStorms: UInt64
     /// The preemptor named by this interval's noisy-neighbour verdict, if there was one.
     public var noisyNeighbour: String?
+    /// The cgroup's CFS bandwidth period as configured (cpu.cfs_period_us, cpu.max), seconds;
+    /// nil when not known. The periodic-throttling pattern reports it rather than an estimate
+    /// from period counts over intervals that are never exactly whole periods long.
+    public var cfsPeriodSeconds: Double? = nil
 
     /// An observation; every figure defaults to "nothing happened" and the interval to starve-dump's
     /// default of 1 s (a zero interval would make every rate undefined).
@@ -185,6 +189,14 @@ extension PatternObservation {
                 severeEvents: r.waitHistogram.counts.enumerated().filter { $0.offset > severeSlot }.reduce(0) { $0 + $1.element },
                 migrationStorms: storms[r.cgroupID] ?? 0,
                 noisyNeighbour: r.verdict == .victim ? r.topPreemptors.first?.label : nil)
+                .with(cfsPeriodSeconds: r.throttle?.periodUs.map { Double($0) / 1e6 })
         }
+    }
+
+    /// The same observation with the configured CFS period.
+    public func with(cfsPeriodSeconds: Double?) -> PatternObservation {
+        var o = self
+        o.cfsPeriodSeconds = cfsPeriodSeconds
+        return o
     }
 }
