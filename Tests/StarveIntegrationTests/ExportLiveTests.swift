@@ -165,7 +165,7 @@ final class ExportLiveTests: XCTestCase {
     }
 
     /// The seed collector's families come from the kernel's counters (not the events ring
-    /// buffer): three loops sharing one CPU wait tens of ms, over low thresholds.
+    /// buffer): four loops sharing one CPU, one at nice 19, wait over low thresholds.
     func testStarvationsBySeverityAndTheirLengths() throws {
         try Live.require()
         try Live.requireTools("starve-export")
@@ -174,7 +174,11 @@ final class ExportLiveTests: XCTestCase {
         defer { collector.unload() }
         let group = try ScratchCgroup(prefix: "starve-test-exportstarve")
         defer { try? group.remove() }
-        let loops = try Workload(["--workers", "3", "--cpu", "1", "--duration", "60", "--busy-ms", "30", "--sleep-ms", "2", "--cgroup", group.directory])
+        // Three nice-0 loops wait a few ms each turn (starved at 4 ms); a fourth at nice 19, with
+        // a weight of 15 against their 3072, waits far longer (severe or critical) even on a
+        // quiet machine.
+        let loops = try Workload(["--workers", "4", "--nice", "0,0,0,19", "--cpu", "1", "--duration", "60", "--busy-ms", "30", "--sleep-ms", "2",
+                                  "--cgroup", group.directory])
         defer { loops.stop() }
         let e = try ExporterProcess(pinDir: collector.pinDir, ["--interval", "1"])
         defer { e.stop() }
