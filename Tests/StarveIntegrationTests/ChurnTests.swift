@@ -45,7 +45,11 @@ final class ChurnTests: XCTestCase {
         let setup = try NoisyNeighbours(tag: "churn")
         defer { setup.tearDown() }
         let (hogGroup, victimGroup, hog, victim) = (setup.hogGroup, setup.victimGroup, setup.hog, setup.victim)
-        let r = try runTool(Live.tool("starve-dump"), ["cgroups", "--pin-dir", collector.pinDir, "--interval", "1", "--iterations", "6", "--format", "json"])
+        // The reader runs on CPU 0: after the churn it reads two full LRU maps each sample (a
+        // debug build spends most of a second doing it), and on CPU 1 it would itself be the
+        // victim's main preemptor (seen in CI: 4.3 s of its waits against the hog's 2.1 s).
+        let r = try runTool("/usr/bin/taskset", ["-c", "0", Live.tool("starve-dump"), "cgroups", "--pin-dir", collector.pinDir, "--interval", "1",
+                                                 "--iterations", "6", "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let victimRows = rows.filter { $0["cgroup"] as? String == victimGroup.path }
