@@ -73,8 +73,9 @@ public enum WaitHistograms {
         }
     }
 
-    /// The interval's histograms, most wait first (empty groups left out).
-    public static func rows(_ snapshot: Snapshot, by grouping: HistogramGrouping) -> [WaitHistogramRow] {
+    /// The interval's histograms, most wait first; groups without waits are left out unless
+    /// `keepEmpty` (for ids a user named: one histogram per interval, waits or not).
+    public static func rows(_ snapshot: Snapshot, by grouping: HistogramGrouping, keepEmpty: Bool = false) -> [WaitHistogramRow] {
         var rows: [WaitHistogramRow]
         switch grouping {
         case .system:
@@ -99,12 +100,12 @@ public enum WaitHistograms {
                                  histogram: $0.waitHistogram, waitCount: $0.waitCount, waitNs: $0.waitNs)
             }
         }
-        return ordered(rows, keepEmpty: grouping == .system)
+        return ordered(rows, keepEmpty: keepEmpty || grouping == .system)
     }
 
     /// The totals since load: every live thread's counters (the sampler's baseline read) and
     /// the work of exited threads (system, process and workload groups).
-    public static func rowsSinceLoad(_ sampler: Sampler, by grouping: HistogramGrouping) throws -> [WaitHistogramRow] {
+    public static func rowsSinceLoad(_ sampler: Sampler, by grouping: HistogramGrouping, keepEmpty: Bool = false) throws -> [WaitHistogramRow] {
         let threads = sampler.baseline
         let exited = grouping == .thread ? [:] : try sampler.collection.readExited()
         var rows: [WaitHistogramRow] = []
@@ -149,7 +150,7 @@ public enum WaitHistograms {
             rows = Array(groups.values)
             if grouping == .system && rows.isEmpty { rows = [WaitHistogramRow(grouping: .system, histogram: LogHistogram(), waitCount: 0, waitNs: 0)] }
         }
-        return ordered(rows, keepEmpty: grouping == .system)
+        return ordered(rows, keepEmpty: keepEmpty || grouping == .system)
     }
 
     private static func ordered(_ rows: [WaitHistogramRow], keepEmpty: Bool) -> [WaitHistogramRow] {

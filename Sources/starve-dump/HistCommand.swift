@@ -130,11 +130,12 @@ extension StarveDump {
             let sampler = try Sampler(settings: settings, signals: signals)
             try ids.requireKnown(in: sampler.baseline)
             if sinceLoad {
-                show(try WaitHistograms.rowsSinceLoad(sampler, by: by), context: nil, intervalNs: nil)
+                show(try WaitHistograms.rowsSinceLoad(sampler, by: by, keepEmpty: !ids.isEmpty), context: nil, intervalNs: nil)
                 return
             }
             while let snapshot = try sampler.next() {
-                show(WaitHistograms.rows(snapshot, by: by), context: snapshot.context, intervalNs: snapshot.intervalNs)
+                // Named threads or processes get a histogram every interval, empty or not.
+                show(WaitHistograms.rows(snapshot, by: by, keepEmpty: !ids.isEmpty), context: snapshot.context, intervalNs: snapshot.intervalNs)
                 reportLoss(snapshot, format: format == .json ? .json : .table)
             }
         }

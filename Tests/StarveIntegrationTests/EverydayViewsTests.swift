@@ -32,6 +32,21 @@ final class TmuxSession {
         tmux(["capture-pane", "-p", "-t", name]).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
+    /// The pane once a frame is whole: tmux reads a frame of a few KiB from the terminal in
+    /// pieces, so a capture can show the top of the new frame over the bottom of the last one.
+    /// Captures until two in a row, 100 ms apart, are the same (at most `seconds`).
+    func settledCapture(seconds: Double = 5) -> [String] {
+        var last = capture()
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            usleep(100_000)
+            let now = capture()
+            if now == last { return now }
+            last = now
+        }
+        return last
+    }
+
     func send(_ keys: String...) { _ = tmux(["send-keys", "-t", name] + keys) }
 
     /// A pane format variable (`alternate_on`, `cursor_flag`, `pane_width`, …).
@@ -104,7 +119,7 @@ final class EverydayViewsTests: XCTestCase {
             return (sampleNumber(frame) ?? 0) >= 1 && frame.first?.contains("sort: cpu") == true
         }, "\(frame)")
         XCTAssertTrue(waitUntil(seconds: 20) {
-            frame = session.capture()
+            frame = session.settledCapture()
             return (sampleNumber(frame) ?? 0) >= 2
         }, "\(frame)")
         let rowsAtTwo = tableRows(frame, header: "KIND")
@@ -113,7 +128,7 @@ final class EverydayViewsTests: XCTestCase {
                       "by sample \(sampleNumber(frame) ?? -1) the hog workload should be the first row: \(frame.joined(separator: "\n"))")
         // p: processes, still most CPU first: a hog loop is the first process.
         session.send("p")
-        XCTAssertTrue(waitUntil(seconds: 10) { frame = session.capture(); return frame.first?.contains("view: processes") == true }, "\(frame)")
+        XCTAssertTrue(waitUntil(seconds: 10) { frame = session.settledCapture(); return frame.first?.contains("view: processes") == true }, "\(frame)")
         let firstProcess = tableRows(frame, header: "PID").first?.split(separator: " ").first.map(String.init)
         XCTAssertTrue(firstProcess.map { hogPIDs.contains($0) } == true, "first process \(firstProcess ?? "none"), hog \(hogPIDs): \(frame.joined(separator: "\n"))")
         // t: threads, with the thread id first; W: back to most wait first.
@@ -121,7 +136,7 @@ final class EverydayViewsTests: XCTestCase {
         XCTAssertTrue(waitUntil(seconds: 10) { frame = session.capture(); return frame.first?.contains("view: threads") == true }, "\(frame)")
         XCTAssertTrue(frame.contains { Array($0.split(separator: " ").prefix(3)) == ["TID", "PID", "COMM"] }, "\(frame)")
         session.send("W")
-        XCTAssertTrue(waitUntil(seconds: 10) { frame = session.capture(); return frame.first?.contains("sort: wait") == true }, "\(frame)")
+        XCTAssertTrue(waitUntil(seconds: 10) { frame = session.settledCapture(); return frame.first?.contains("sort: wait") == true }, "\(frame)")
         // The threads view ordered by wait: each row's WAIT_MS at most the one above.
         let waits = tableRows(frame, header: "TID").compactMap { row -> Double? in
             let f = row.split(separator: " ", omittingEmptySubsequences: true)
@@ -238,20 +253,6 @@ final class EverydayViewsTests: XCTestCase {
         let process = try histJSON(collector, ["--since-load", "--by", "process", "--pid", String(stopped)])
         XCTAssertEqual(process.first.map(buckets), sinceLoad.first.map(buckets))
 
-        // Over intervals: every histogram's buckets sum to its wait count, the running loop's and
-        // the system's, and the system's holds at least the loop's.
-        let intervals = try histJSON(collector, ["--by", "thread", "--tid", String(running), "--interval", "0.5", "--iterations", "2"])
-        XCTAssertEqual(intervals.count, 2, "one histogram per interval")
-        for o in intervals {
-            XCTAssertEqual(buckets(o).values.reduce(0, +), UInt64(o["wait_count"] as! Int), "\(o)")
-            XCTAssertGreaterThan(o["wait_count"] as! Int, 0, "a loop sharing its CPU waits every interval")
-        }
-        for by in ["system", "workload", "process"] {
-            let rows = try histJSON(collector, ["--by", by, "--interval", "0.5", "--top", "0"])
-            XCTAssertFalse(rows.isEmpty, by)
-            for o in rows { XCTAssertEqual(buckets(o).values.reduce(0, +), UInt64(o["wait_count"] as! Int), "\(by): \(o)") }
-        }
-
         // The bars: counts of every line sum to the title's waits; bounds in ms with --unit ms.
         let table = try runTool(Live.tool("starve-dump"), ["hist", "--pin-dir", collector.pinDir, "--since-load", "--by", "thread",
                                                            "--tid", String(stopped), "--unit", "ms"])
@@ -263,6 +264,31 @@ final class EverydayViewsTests: XCTestCase {
         }
         XCTAssertEqual(counts.reduce(0, +), kernel?.waitCount, table.stdout)
         XCTAssertTrue(table.stdout.contains("tid = \(stopped) starve-work"), table.stdout)
+
+        // A named thread gets a histogram every interval, also when it did not wait: the stopped
+        // loop's are empty.
+        let idle = try histJSON(collector, ["--by", "thread", "--tid", String(stopped), "--interval", "0.3", "--iterations", "2"])
+        XCTAssertEqual(idle.count, 2, "one histogram per interval for a named thread, waits or not: \(idle)")
+        for o in idle {
+            XCTAssertEqual(o["tid"] as? Int, Int(stopped))
+            XCTAssertEqual(o["wait_count"] as? Int, 0, "a stopped thread does not wait: \(o)")
+            XCTAssertTrue(buckets(o).isEmpty, "\(o)")
+        }
+
+        // Over intervals: every histogram's buckets sum to its wait count, the running loop's and
+        // the system's, and the system's holds at least the loop's. Both loops share CPU 1 again.
+        kill(stopped, SIGCONT)
+        let intervals = try histJSON(collector, ["--by", "thread", "--tid", String(running), "--interval", "0.5", "--iterations", "2"])
+        XCTAssertEqual(intervals.count, 2, "one histogram per interval")
+        for o in intervals {
+            XCTAssertEqual(buckets(o).values.reduce(0, +), UInt64(o["wait_count"] as! Int), "\(o)")
+            XCTAssertGreaterThan(o["wait_count"] as! Int, 0, "a loop sharing its CPU waits every interval")
+        }
+        for by in ["system", "workload", "process"] {
+            let rows = try histJSON(collector, ["--by", by, "--interval", "0.5", "--top", "0"])
+            XCTAssertFalse(rows.isEmpty, by)
+            for o in rows { XCTAssertEqual(buckets(o).values.reduce(0, +), UInt64(o["wait_count"] as! Int), "\(by): \(o)") }
+        }
     }
 }
 
