@@ -71,7 +71,7 @@ let package = Package(
         // Fleet export: Prometheus text / OpenMetrics, OTLP, textfile encoders of the sampler's
         // snapshot (cardinality folding, series expiry), the /metrics endpoint and the OTLP push.
         .target(name: "StarveExport", dependencies: [
-            "StarveModel", "StarveHost", "StarveMonitor", "StarveBPF", "CStarve",
+            "StarveModel", "StarveHost", "StarveMonitor", "StarveBPF", "CStarve", "StarveJobs",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "StarveModelTests", dependencies: ["StarveModel"]),
         .testTarget(name: "StarveHostTests", dependencies: ["StarveModel", "StarveHost"]),
         .testTarget(name: "StarveConsoleTests", dependencies: ["StarveConsole", "StarveModel"]),
-        .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveModel"]),
+        .testTarget(name: "StarveExportTests", dependencies: ["StarveExport", "StarveModel", "StarveJobs"]),
         .testTarget(name: "StarveTuneTests", dependencies: ["StarveTune", "StarveModel", "StarveMonitor"]),
         .testTarget(name: "StarveIntegrationTests", dependencies: ["StarveBPF", "StarveModel", "StarveHost", "StarveMonitor", "CStarve", "StarveExport",
                                                                    .product(name: "Yams", package: "Yams")]),

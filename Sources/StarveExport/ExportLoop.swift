@@ -19,6 +19,9 @@ public struct ExportSettings: Sendable {
     /// sampler's running totals forget it then, up to 60 samples later: it sweeps every 60).
     public static let defaultExpirySeconds: Double = 300
     public var expirySeconds = ExportSettings.defaultExpirySeconds
+    /// Slurm jobs with series at once (0: no job families); seconds a finished job keeps them.
+    public var maxJobs = JobMetrics.defaultMaxJobs
+    public var jobRetentionSeconds = JobMetrics.defaultRetentionSeconds
     /// Whether processes are looked up in /proc when their cgroups name no container, pod or
     /// Slurm job (docs/workloads.md).
     public var processFallback = true
@@ -51,11 +54,14 @@ public final class ExportLoop {
     /// starve-tune do), and what the exporter counts of it and of the verdicts.
     private let patterns = PatternDetector()
     private var seed = SeedTally()
+    /// The per-job families, fed from the same snapshots.
+    private let jobs: JobFeed
 
     public init(settings: ExportSettings, signals: StopSignals, sinks: [MetricsSink]) {
         self.settings = settings
         self.signals = signals
         self.sinks = sinks
+        jobs = JobFeed(maxJobs: settings.maxJobs, retentionSeconds: settings.jobRetentionSeconds)
         metrics = FleetMetrics(maxWorkloads: settings.maxWorkloads, maxPreemptors: settings.maxPreemptors)
     }
 
@@ -87,6 +93,7 @@ public final class ExportLoop {
                 last = snapshot
                 exporter.samples += 1
                 observe(snapshot, severeNs: sampler!.collection.thresholdsNs.severe)
+                jobs.observe(snapshot, collection: sampler!.collection)
                 let reading = collectorReading(snapshot)
                 // From the tasks read to here: the other maps, the cgroups, the analysis, the status.
                 exporter.lastSampleSeconds = Double(monotonicNs() &- min(snapshot.atNs, monotonicNs())) / 1e9
@@ -136,7 +143,9 @@ public final class ExportLoop {
     private func families(_ snapshot: Snapshot?, _ reading: CollectorReading) -> [MetricFamily] {
         var threads: [WorkloadKey: Int] = [:]
         for w in snapshot?.workloads ?? [] { threads[w.key, default: 0] += w.figures.tasks }
-        return metrics.families(totals: snapshot?.workloadTotals ?? [:], threads: threads, collector: reading, exporter: exporter, seed: seed)
+        let fleet = metrics.families(totals: snapshot?.workloadTotals ?? [:], threads: threads, collector: reading, exporter: exporter, seed: seed)
+        // Job series only while the collector is read, as the workload series.
+        return snapshot == nil ? fleet : fleet + jobs.families()
     }
 
     /// Patterns and noisy-neighbour detections of one sample.

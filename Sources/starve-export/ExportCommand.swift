@@ -12,7 +12,7 @@ import StarveExport
 struct StarveExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starve-export",
-        abstract: "Export starve's per-workload run-queue waits, preemptions and throttling to Prometheus (/metrics), node_exporter (textfile) or an OTLP receiver.",
+        abstract: "Export starve's per-workload (and per-Slurm-job) run-queue waits, preemptions and throttling to Prometheus (/metrics), node_exporter (textfile) or an OTLP receiver.",
         discussion: "Needs no root when the pins are readable (starve-load --group). Started before starve-load, or across an unload and reload, it serves starve_up 0 and picks the pins up again. Metric families: docs/export.md.")
 
     @OptionGroup var pins: PinDirectory
@@ -31,6 +31,12 @@ struct StarveExportCommand: ParsableCommand {
 
     @Option(help: "Seconds after its last thread is gone that a workload stops being exported.")
     var expire: Double = ExportSettings.defaultExpirySeconds
+
+    @Option(help: "Slurm jobs with series of their own at once (the per-job families; 0: none). A job arriving when all are taken gets none until a place frees (counted).")
+    var maxJobs: Int = JobMetrics.defaultMaxJobs
+
+    @Option(help: "Seconds a finished Slurm job keeps its series (then they stop).")
+    var jobRetention: Double = JobMetrics.defaultRetentionSeconds
 
     @Option(help: "Also write the metrics to this file after each sample (atomic rename; for node_exporter's textfile collector, must end in .prom).")
     var textfile: String?
@@ -58,6 +64,10 @@ struct StarveExportCommand: ParsableCommand {
         guard maxWorkloads >= 1 else { throw ValidationError("--max-workloads must be 1 or more") }
         guard maxPreemptors >= 0 else { throw ValidationError("--max-preemptors must be 0 or more") }
         guard expire >= interval else { throw ValidationError("--expire must be at least --interval (\(interval) s)") }
+        guard maxJobs >= 0 else { throw ValidationError("--max-jobs must be 0 (no job families) or more") }
+        guard jobRetention >= interval && jobRetention <= 86_400 else {
+            throw ValidationError("--job-retention must be at least --interval (\(interval) s) and at most 86400 s")
+        }
         guard iterations >= 0 else { throw ValidationError("--iterations must be 0 (until a signal) or more") }
         if listen != "none" {
             do { _ = try ListenAddress.parse(listen) } catch { throw ValidationError("\(error)") }
@@ -80,6 +90,8 @@ struct StarveExportCommand: ParsableCommand {
         settings.maxWorkloads = maxWorkloads
         settings.maxPreemptors = maxPreemptors
         settings.expirySeconds = expire
+        settings.maxJobs = maxJobs
+        settings.jobRetentionSeconds = jobRetention
         settings.processFallback = !noProcessFallback
         settings.iterations = iterations
 

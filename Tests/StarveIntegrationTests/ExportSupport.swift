@@ -15,9 +15,15 @@ final class ServerProcess: @unchecked Sendable {
     private var out = Data(), err = Data()
     private var readers: [Thread] = []
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// `environment`: set on top of this process's (nil values removed).
+    init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (k, v) in environment { env[k] = v }
+            process.environment = env
+        }
         process.standardInput = FileHandle.nullDevice
         let o = Pipe(), e = Pipe()
         process.standardOutput = o
@@ -76,8 +82,8 @@ final class ExporterProcess {
     let port: Int
     var address: String { "127.0.0.1:\(port)" }
 
-    init(pinDir: String, _ extra: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
-        server = try ServerProcess(Live.tool("starve-export"), ["--pin-dir", pinDir, "--listen", "127.0.0.1:0"] + extra)
+    init(pinDir: String, _ extra: [String] = [], environment: [String: String?] = [:], file: StaticString = #filePath, line: UInt = #line) throws {
+        server = try ServerProcess(Live.tool("starve-export"), ["--pin-dir", pinDir, "--listen", "127.0.0.1:0"] + extra, environment: environment)
         guard let p = server.waitForLine(#"serving http://127\.0\.0\.1:(\d+)/metrics"#).flatMap({ Int($0) }) else {
             server.stop()
             XCTFail("starve-export did not start: \(server.stderr)", file: file, line: line)
