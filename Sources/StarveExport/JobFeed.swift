@@ -7,7 +7,7 @@ import StarveMonitor
 /// Feeds ``JobMetrics`` from the exporter's own snapshots: the job measures of each snapshot
 /// (``JobAccountant``, as `starve-dump jobs` computes them: live threads named by the workload
 /// pipeline, exited ones from the kernel's per-job fold with `starve-load --jobs`) and Slurm's
-/// records (`squeue --json`, once per sample). No second sampling loop: it reads what the
+/// records (`squeue --json`, once per sample while this node has job threads or job series). No second sampling loop: it reads what the
 /// exporter's ``Sampler`` already read, plus the `job_exited` map and squeue.
 ///
 /// Without Slurm (no `squeue` in PATH) it says so once and adds no families.
@@ -21,6 +21,9 @@ public final class JobFeed {
     private let thresholds = JobThresholds()
     private var slurm: [SlurmJob] = []
     private var slurmUp = false
+    private var asked = false
+    /// Exited job threads at the last sample (the kernel's per-job fold only grows).
+    private var exitedSeen: UInt64 = 0
     private var lastComplaint: String?
     /// Whether Slurm is installed here (squeue in PATH) and job series are wanted.
     public let enabled: Bool
@@ -41,22 +44,29 @@ public final class JobFeed {
     /// Takes one snapshot: asks Slurm, measures the jobs, updates the series.
     public func observe(_ snapshot: Snapshot, collection: PinnedCollection) {
         guard enabled else { return }
-        do {
-            slurm = try SlurmQueue.query()
-            slurmUp = true
-            if lastComplaint != nil { say("Slurm answers again") }
-            lastComplaint = nil
-        } catch {
-            // Keep the last records: the measures go on, Slurm's figures stand still.
-            slurmUp = false
-            complain("\(error); the job series keep Slurm's last figures")
-        }
         let exited: [UInt64: (work: ThreadWork, io: TaskIO)]?
         do { exited = try collection.readJobExited() } catch {
             complain("cannot read the job_exited map: \(error)")
             exited = nil
         }
         let measures = accountant.measure(snapshot, jobExited: exited)
+        // Slurm is asked only while this node has job threads, job series, or threads of a job
+        // exited since the last sample: a node without jobs pays no squeue.
+        let exitedNow = measures.values.reduce(UInt64(0)) { $0 &+ $1.exitedThreads }
+        if measures.values.contains(where: { $0.liveThreads > 0 }) || metrics.hasSeries || exitedNow != exitedSeen || !asked {
+            asked = true
+            do {
+                slurm = try SlurmQueue.query()
+                slurmUp = true
+                if lastComplaint != nil { say("Slurm answers again") }
+                lastComplaint = nil
+            } catch {
+                // Keep the last records: the measures go on, Slurm's figures stand still.
+                slurmUp = false
+                complain("\(error); the job series keep Slurm's last figures")
+            }
+        }
+        exitedSeen = exitedNow
         let now = snapshot.context.timestamp.timeIntervalSince1970
         // Jobs Slurm lists as started and this node measured (a thread seen, alive or exited).
         let listed = slurm.filter { $0.state != "PENDING" && measures[$0.id]?.isMeasured == true }

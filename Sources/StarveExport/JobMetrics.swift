@@ -84,6 +84,9 @@ public struct JobMetrics: Sendable {
         self.retentionSeconds = retentionSeconds
     }
 
+    /// Whether any job has series now.
+    public var hasSeries: Bool { !entries.isEmpty }
+
     /// Jobs with series now.
     public var jobsWithSeries: [String] { entries.keys.sorted(by: Self.byID) }
 

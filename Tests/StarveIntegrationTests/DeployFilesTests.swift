@@ -13,7 +13,7 @@ final class DeployFilesTests: XCTestCase {
         try Live.requireMachine(access("/usr/bin/promtool", X_OK) == 0, "promtool is not installed (scripts/run.sh test installs Debian's prometheus)")
         let check = try runTool("/usr/bin/promtool", ["check", "rules", deploy + "/prometheus/starve-rules.yml"])
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
-        XCTAssertTrue(check.stdout.contains("SUCCESS: 9 rules found"), check.stdout)
+        XCTAssertTrue(check.stdout.contains("SUCCESS: 12 rules found"), check.stdout)
         let test = try runTool("/usr/bin/promtool", ["test", "rules", deploy + "/prometheus/starve-rules.test.yml"])
         XCTAssertEqual(test.status, 0, test.stdout + test.stderr)
         XCTAssertTrue(test.stdout.contains("SUCCESS"), test.stdout)
