@@ -347,6 +347,8 @@ final class ExportArgumentTests: XCTestCase {
                              (["--listen", "nowhere"], "--listen nowhere: no port"),
                              (["--listen", "127.0.0.1:99999"], "the port must be"),
                              (["--interval", "2", "--expire", "1"], "--expire must be at least --interval"),
+                             (["--max-jobs=-1"], "--max-jobs must be 0 (no job families) or more"),
+                             (["--interval", "5", "--job-retention", "1"], "--job-retention must be at least --interval"),
                              (["--listen", "none"], "nothing to do"),
                              (["--textfile", "/nonexistent-\(getpid())/starve.prom"], "no directory"),
                              (["--textfile", plain.path + "/starve.txt"], "must end in .prom"),
