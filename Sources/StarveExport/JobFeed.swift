@@ -53,7 +53,7 @@ public final class JobFeed {
         // Slurm is asked only while this node has job threads, job series, or threads of a job
         // exited since the last sample: a node without jobs pays no squeue.
         let exitedNow = measures.values.reduce(UInt64(0)) { $0 &+ $1.exitedThreads }
-        if measures.values.contains(where: { $0.liveThreads > 0 }) || metrics.hasSeries || exitedNow != exitedSeen || !asked {
+        if measures.values.contains(where: { $0.liveThreads > 0 }) || metrics.hasSeries || exitedNow != exitedSeen {
             asked = true
             do {
                 slurm = try SlurmQueue.query()
@@ -80,7 +80,7 @@ public final class JobFeed {
     /// The job families and the exporter's own job figures; none without Slurm.
     public func families() -> [MetricFamily] {
         guard enabled else { return [] }
-        return metrics.families() + metrics.exporterFamilies(slurmUp: slurmUp)
+        return metrics.families() + metrics.exporterFamilies(slurmUp: asked ? slurmUp : nil)
     }
 
     private func complain(_ text: String) {

@@ -205,11 +205,15 @@ public struct JobMetrics: Sendable {
         return f
     }
 
-    /// The exporter's own figures about the job series.
-    public func exporterFamilies(slurmUp: Bool) -> [MetricFamily] {
-        [
-            MetricFamily(name: "starve_slurm_up", type: .gauge, help: "1 when the last squeue --json answered, 0 when Slurm did not (the job series keep their last Slurm figures).",
-                         points: [MetricPoint([], slurmUp ? 1 : 0)]),
+    /// The exporter's own figures about the job series. `slurmUp` nil: Slurm not asked yet
+    /// (no job on this node so far): no `starve_slurm_up`.
+    public func exporterFamilies(slurmUp: Bool?) -> [MetricFamily] {
+        var f: [MetricFamily] = []
+        if let slurmUp {
+            f.append(MetricFamily(name: "starve_slurm_up", type: .gauge, help: "1 when the last squeue --json answered, 0 when Slurm did not (the job series keep their last Slurm figures).",
+                                  points: [MetricPoint([], slurmUp ? 1 : 0)]))
+        }
+        return f + [
             MetricFamily(name: "starve_export_jobs", type: .gauge, help: "Slurm jobs with series now, and jobs refused series now (--max-jobs).",
                          points: [MetricPoint([MetricLabel("series", "own")], Double(entries.count)),
                                   MetricPoint([MetricLabel("series", "refused")], Double(refused.count))]),
