@@ -13,3 +13,32 @@ extension Schedstat {
         HostFiles.read(path).flatMap(parse)
     }
 }
+
+extension ProcessLink {
+    /// Parent, process group and session from `/proc/<pid>/stat` (fields 4-6, after the
+    /// parenthesised command name, which may itself hold spaces and parentheses); nil when the
+    /// process is gone.
+    public static func read(pid: UInt32, procRoot: String = "/proc") -> ProcessLink? {
+        HostFiles.read("\(procRoot)/\(pid)/stat").flatMap { parse(stat: $0, pid: pid) }
+    }
+
+    /// Parses one `/proc/<pid>/stat` line.
+    public static func parse(stat: String, pid: UInt32) -> ProcessLink? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+        guard fields.count >= 5, let parent = UInt32(fields[1]), let group = UInt32(fields[2]), let session = UInt32(fields[3]) else {
+            return nil
+        }
+        return ProcessLink(pid: pid, parent: parent, group: group, session: session)
+    }
+}
+
+/// A process's command line (`/proc/<pid>/cmdline`, arguments joined by spaces), at most
+/// `limit` characters (an ellipsis marks a cut); nil when it is gone or has none (a zombie).
+public func processCommandLine(pid: UInt32, limit: Int = 60, procRoot: String = "/proc") -> String? {
+    guard let raw = HostFiles.read("\(procRoot)/\(pid)/cmdline"), !raw.isEmpty else { return nil }
+    var text = raw.split(separator: "\0", omittingEmptySubsequences: true).joined(separator: " ")
+    text = String(text.map { $0.isNewline || $0 == "\t" ? " " : $0 })
+    if text.isEmpty { return nil }
+    return text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
+}
