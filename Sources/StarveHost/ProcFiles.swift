@@ -22,6 +22,25 @@ extension ProcessLink {
         HostFiles.read("\(procRoot)/\(pid)/stat").flatMap { parse(stat: $0, pid: pid) }
     }
 
+    /// The link and the CPU time of the process's children that exited and were waited for
+    /// (with theirs: `cutime + cstime`, fields 16-17, seconds), from one read of
+    /// `/proc/<pid>/stat`; nil when the process is gone.
+    public static func readWithReapedChildren(pid: UInt32, procRoot: String = "/proc") -> (link: ProcessLink, reapedSeconds: Double)? {
+        guard let stat = HostFiles.read("\(procRoot)/\(pid)/stat"), let link = parse(stat: stat, pid: pid) else { return nil }
+        return (link, reapedChildrenSeconds(stat: stat) ?? 0)
+    }
+
+    /// `cutime + cstime` of one `/proc/<pid>/stat` line, in seconds (clock ticks over
+    /// `sysconf(_SC_CLK_TCK)`).
+    public static func reapedChildrenSeconds(stat: String) -> Double? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        // After the name: field 3 (state) is index 0, so cutime (16) and cstime (17) are 13, 14.
+        let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 16, omittingEmptySubsequences: true)
+        guard fields.count > 15, let cu = Double(fields[13]), let cs = Double(fields[14]) else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (cu + cs) / (tick > 0 ? tick : 100)
+    }
+
     /// Parses one `/proc/<pid>/stat` line.
     public static func parse(stat: String, pid: UInt32) -> ProcessLink? {
         guard let close = stat.lastIndex(of: ")") else { return nil }

@@ -49,8 +49,8 @@ final class JobsProcessTreeLiveTests: XCTestCase {
             echo $$ > "$1/tree.pid.tmp" && mv "$1/tree.pid.tmp" "$1/tree.pid"
             while [ ! -e "$1/go" ]; do sleep 0.1; done
             for round in 1 2; do
-              python3 "$1/burn.py" &
-              ( python3 "$1/burn.py" & python3 "$1/burn.py"; wait ) &
+              /usr/bin/python3 "$1/burn.py" &
+              ( /usr/bin/python3 "$1/burn.py" & /usr/bin/python3 "$1/burn.py"; wait ) &
               wait
             done
             touch "$1/done"
@@ -73,7 +73,7 @@ final class JobsProcessTreeLiveTests: XCTestCase {
         }
         let loop = Process()
         loop.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        loop.arguments = ["-w", "nice", "-n", "10", "python3", dir + "/loop.py", dir + "/loop.pid"]
+        loop.arguments = ["-w", "nice", "-n", "10", "/usr/bin/python3", dir + "/loop.py", dir + "/loop.pid"]
         try loop.run()
         var loopPid: pid_t?
         defer {
@@ -114,11 +114,15 @@ final class JobsProcessTreeLiveTests: XCTestCase {
         // Exact but for the clock-tick truncation of four stat fields (< 0.04 s), the sleeping
         // child's own few ms and a short `touch` never seen alive: 0.05 s and 1 %.
         let kernel = own + reaped
+        print("tree \(sh): cpu_s \(cpu), kernel (shell's utime+stime+cutime+cstime) \(kernel) (children \(reaped)), "
+              + "processes \(row["processes"] ?? "-"), exited threads \(row["threads_exited"] ?? "-")")
         XCTAssertEqual(cpu, kernel, accuracy: 0.05 + 0.01 * kernel, "the tree's CPU time against the kernel's: \(row)")
         XCTAssertTrue((row["name"] as? String ?? "").hasPrefix("sh \(dir)/tree.sh"), "named by its root's command line: \(row)")
         XCTAssertGreaterThanOrEqual(row["processes"] as? Int ?? 0, children + 2, "the shell, the subshells, the children, sleep: \(row)")
         XCTAssertGreaterThanOrEqual(row["threads_exited"] as? Int ?? 0, children, "\(row)")
         XCTAssertEqual(row["threads_live"] as? Int, 2, "the shell and sleep: \(row)")
+        XCTAssertFalse((row["recommendations"] as? [String] ?? []).contains { $0.contains("exited before a sample saw them") },
+                       "every child was seen alive: nothing unseen to report: \(row)")
 
         // The loop: a row of its own, with its CPU time, none of it in the tree's.
         let loopRow = try XCTUnwrap(last.first { $0["job_id"] as? String == String(busy) }, "the loop's row")
