@@ -199,14 +199,13 @@ public enum JobClassifier {
         } else {
             cls = .mixed
         }
-        switch cls {
-        case .starved, .ioBound where starvedToo, .networkBound where starvedToo:
+        // Starved, or I/O- or network-bound and starved too: the run-queue advice.
+        if cls == .starved || (starvedToo && (cls == .ioBound || cls == .networkBound)) {
             let preempted = t.preemptedSame &+ t.preemptedOther &+ t.preemptedSystem
             recs.append("ready to run but kept off the CPU for \(formatFixed(split.runQueueWait, decimals: 0)) % of its allocation "
                         + "(\(formatFixed(Double(t.waitNs) / 1e9, decimals: 1)) s run-queue wait, \(preempted) preemptions): "
                         + "the node runs more than it has CPUs for; do not oversubscribe its CPUs (OverSubscribe=NO, --exclusive) "
                         + "or move the competing work")
-        default: break
         }
         switch cls {
         case .ioBound:

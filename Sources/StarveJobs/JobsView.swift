@@ -255,3 +255,34 @@ public enum JobRows {
         }
     }
 }
+
+/// The order of `starve-dump jobs` rows. The default, like every view's, is the most run-queue
+/// wait first: the jobs kept off their CPUs are what a starvation tool is asked about.
+public enum JobSort: String, Sendable, CaseIterable {
+    /// Most run-queue wait first.
+    case wait
+    /// Most CPU time first.
+    case cpu
+    /// Lowest efficiency first (the most wasted allocation; rows without one last).
+    case efficiency
+    /// By job id (numeric), as squeue lists them; groups without Slurm by their id.
+    case id
+    /// By name, then id.
+    case name
+
+    /// `rows` in this order; ties by id.
+    public func order(_ rows: [JobRow]) -> [JobRow] {
+        func byID(_ a: JobRow, _ b: JobRow) -> Bool { (Int(a.jobID) ?? 0, a.jobID) < (Int(b.jobID) ?? 0, b.jobID) }
+        return rows.sorted { a, b in
+            switch self {
+            case .wait: return a.runQueueWaitSeconds != b.runQueueWaitSeconds ? a.runQueueWaitSeconds > b.runQueueWaitSeconds : byID(a, b)
+            case .cpu: return a.cpuSeconds != b.cpuSeconds ? a.cpuSeconds > b.cpuSeconds : byID(a, b)
+            case .efficiency:
+                let ea = a.efficiency ?? .infinity, eb = b.efficiency ?? .infinity
+                return ea != eb ? ea < eb : byID(a, b)
+            case .id: return byID(a, b)
+            case .name: return a.name != b.name ? a.name < b.name : byID(a, b)
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@ import StarveJobs
 import StarveMonitor
 
 extension JobsFormat: ExpressibleByArgument {}
+extension JobSort: ExpressibleByArgument {}
 
 enum JobsGrouping: String, ExpressibleByArgument, CaseIterable {
     case job, user, workload, process, tree
@@ -125,6 +126,11 @@ extension StarveDump {
         @Option(name: .customLong("job"), parsing: .upToNextOption, help: "Only these job ids.")
         var jobs: [String] = []
 
+        @Option(help: ArgumentHelp(
+            "Order of the rows: wait, cpu, efficiency, id or name.",
+            discussion: "The default, wait (most run-queue wait first), shows first the jobs kept off their CPUs; efficiency puts the lowest first."))
+        var sort: JobSort = .wait
+
         @Option(help: "Classification thresholds (YAML).")
         var config: String?
 
@@ -152,8 +158,8 @@ extension StarveDump {
                                        thresholds: thresholds, signals: signals, hostGroups: hostGrouping != nil)
             if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns)) }
             while let snapshot = try source.sampler.next() {
-                let rows = try hostGrouping.map { try source.hostRows(snapshot, by: $0) }
-                    ?? source.rows(snapshot, slurm: try SlurmQueue.query(), by: by, only: jobs)
+                let rows = sort.order(try hostGrouping.map { try source.hostRows(snapshot, by: $0) }
+                    ?? source.rows(snapshot, slurm: try SlurmQueue.query(), by: by, only: jobs))
                 switch format {
                 case .table: writeStdout(JobsOutput.table(snapshot.context, by: by.rawValue, rows) + "\n")
                 case .csv: writeStdout(JobsOutput.csvRows(snapshot.context, rows))

@@ -116,6 +116,26 @@ final class JobClassificationTests: XCTestCase {
         XCTAssertEqual(users.map(\.user), ["u"])
     }
 
+    func testSortOrders() {
+        func measure(cpu: Double, wait: Double) -> JobMeasure {
+            var m = JobMeasure()
+            m.time = time(cpu: cpu, wait: wait, sleep: 0)
+            m.liveThreads = 1
+            return m
+        }
+        // Job 2 waited most, 10 used the most CPU, 3 has the lowest efficiency (1 s of 2 x 10 s).
+        let slurm = [SlurmJob(id: "2", name: "b", user: "u", uid: 5, state: "RUNNING", cpus: 1, startTime: 100, endTime: 0),
+                     SlurmJob(id: "10", name: "a", user: "u", uid: 5, state: "RUNNING", cpus: 1, startTime: 100, endTime: 0),
+                     SlurmJob(id: "3", name: "c", user: "u", uid: 5, state: "RUNNING", cpus: 2, startTime: 100, endTime: 0)]
+        let rows = JobRows.rows(measures: ["2": measure(cpu: 2, wait: 5), "10": measure(cpu: 9, wait: 1), "3": measure(cpu: 1, wait: 0)],
+                                slurm: slurm, now: 110, thresholds: JobThresholds(), sleepsTimed: true)
+        XCTAssertEqual(JobSort.wait.order(rows).map(\.jobID), ["2", "10", "3"])
+        XCTAssertEqual(JobSort.cpu.order(rows).map(\.jobID), ["10", "2", "3"])
+        XCTAssertEqual(JobSort.efficiency.order(rows).map(\.jobID), ["3", "2", "10"])
+        XCTAssertEqual(JobSort.id.order(rows).map(\.jobID), ["2", "3", "10"])
+        XCTAssertEqual(JobSort.name.order(rows).map(\.jobID), ["10", "2", "3"])
+    }
+
     func testReportRendersEveryFormat() throws {
         var m = JobMeasure()
         m.time = time(cpu: 1, io: 3)
