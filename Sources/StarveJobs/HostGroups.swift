@@ -184,7 +184,11 @@ public enum HostGroups {
             var g = groups[key] ?? Group()
             g.measure.time = g.measure.time + JobTime(c)
             g.measure.liveThreads += 1
-            if let io = HostFiles.read("\(procRoot)/\(c.tgid)/task/\(c.pid)/io").flatMap(TaskIO.init(procIO:)) { g.measure.io = g.measure.io + io }
+            // By tree, a process's I/O as the kernel keeps it per process (`/proc/<pid>/io`, once
+            // per process): its exited threads' and the children's it waited for too, so a tree's
+            // I/O does not drop as its children exit. Otherwise each thread's own.
+            let ioPath = by == .tree ? (groupOfTgid[c.tgid] == nil ? "\(procRoot)/\(c.tgid)/io" : nil) : "\(procRoot)/\(c.tgid)/task/\(c.pid)/io"
+            if let ioPath, let io = HostFiles.read(ioPath).flatMap(TaskIO.init(procIO:)) { g.measure.io = g.measure.io + io }
             g.processes.insert(ProcessInCgroup(cgroupID: 0, tgid: c.tgid, start: c.processStart))
             g.cpus.formUnion(st.cpus)
             g.oldestStartNs = min(g.oldestStartNs, c.startTimeNs)
