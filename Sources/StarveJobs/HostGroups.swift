@@ -25,10 +25,10 @@ public enum HostGrouping: String, Sendable, CaseIterable {
 /// Not thread-safe: one per reader, like the sampler.
 public final class ProcessTrees {
     struct ProcessKey: Hashable { var tgid: UInt32; var start: UInt32 }
-    /// One tree: the pid that names it (the root's, or a pipeline's process group), a serial
+    /// One tree (keyed in `trees` by the pid that names it: the root's, or a pipeline's process group): a serial
     /// number (a key pid reused by a later tree is another tree), its name, the sample it was
     /// last alive in.
-    struct Tree { var key: UInt32; var serial: Int; var name: String; var owner: UInt32; var lastAlive: Int }
+    struct Tree { var serial: Int; var name: String; var lastAlive: Int }
     private var trees: [UInt32: Tree] = [:]
     private var members: [ProcessKey: (key: UInt32, serial: Int)] = [:]
     private var nextSerial = 0
@@ -79,7 +79,7 @@ public final class ProcessTrees {
             if let t = trees[key], t.lastAlive >= reads - 1 {
                 tree = t  // alive at the last read too: the same tree
             } else {
-                tree = Tree(key: key, serial: nextSerial, name: "", owner: 0, lastAlive: reads)
+                tree = Tree(serial: nextSerial, name: "", lastAlive: reads)
                 nextSerial += 1
             }
             // Named by the key process (the root, or a pipeline's first command) while it is
