@@ -175,4 +175,59 @@ final class JobsProcessTreeLiveTests: XCTestCase {
             XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, "\(args): \(bad.stderr)")
         }
     }
+
+    /// An interactive bash (job control, in a tmux pane) runs a pipeline `a | b` and a
+    /// background job `c`: the pipeline's two commands are one tree, keyed by its process
+    /// group (its first command), holding both their CPU time; `c` and the shell are other rows.
+    func testAPipelineOfAnInteractiveShellIsOneTree() throws {
+        try Live.require()
+        try Live.requireTools("starve-dump")
+        try Live.requireMachine(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed (scripts/run.sh test installs it)")
+        try Live.requireMachine(access("/usr/bin/python3", X_OK) == 0, "python3 is not installed")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starve-pipe-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Each command writes its pid and spins until killed (b reads nothing from a: the pipe
+        // only joins them in one job).
+        try """
+            import os, sys
+            open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+            os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            while True: pass
+            """.write(toFile: dir + "/spin.py", atomically: true, encoding: .utf8)
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let session = try TmuxSession("/bin/bash --norc --noprofile -i")
+        var pids: [String: pid_t] = [:]
+        defer {
+            for pid in pids.values { kill(pid, SIGKILL) }
+            session.kill()
+        }
+        session.send("/usr/bin/python3 \(dir)/spin.py \(dir)/c & /usr/bin/python3 \(dir)/spin.py \(dir)/a | /usr/bin/python3 \(dir)/spin.py \(dir)/b", "Enter")
+        XCTAssertTrue(waitUntil(seconds: 20) {
+            for name in ["a", "b", "c"] { pids[name] = readPid(dir + "/" + name) }
+            return pids.count == 3
+        }, "the three commands wrote their pids: \(pids)")
+        let a = try XCTUnwrap(pids["a"]), b = try XCTUnwrap(pids["b"]), c = try XCTUnwrap(pids["c"])
+        let group = try XCTUnwrap(procStatField(pid: a, 5).flatMap(pid_t.init))
+        XCTAssertEqual(procStatField(pid: b, 5).flatMap(pid_t.init), group, "bash put a | b in one process group")
+        XCTAssertNotEqual(procStatField(pid: c, 5).flatMap(pid_t.init), group, "and c in another")
+        let shell = try XCTUnwrap(procStatField(pid: a, 4).flatMap(pid_t.init))
+
+        let before = Double(try Schedstat(pid: a).runNs + Schedstat(pid: b).runNs) / 1e9
+        let r = try runProcess(Live.tool("starve-dump"), ["jobs", "--pin-dir", collector.pinDir, "--by", "tree", "--interval", "0.3",
+                                                         "--format", "json"])
+        let after = Double(try Schedstat(pid: a).runNs + Schedstat(pid: b).runNs) / 1e9
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let all = try rows(Substring(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        func row(_ key: pid_t) -> [String: Any]? { all.first { $0["job_id"] as? String == String(key) } }
+        let pipeline = try XCTUnwrap(row(group), "the pipeline's row (key \(group)) in \(r.stdout)")
+        XCTAssertEqual(pipeline["processes"] as? Int, 2, "a and b: \(pipeline)")
+        XCTAssertEqual(pipeline["threads_live"] as? Int, 2, "\(pipeline)")
+        let cpu = try XCTUnwrap(pipeline["cpu_s"] as? Double)
+        XCTAssertTrue(cpu >= before - 0.01 && cpu <= after + 0.01, "a + b: \(before) s before, \(cpu) s read, \(after) s after")
+        XCTAssertNil(row(b), "b is in a's tree, not a row of its own")
+        XCTAssertEqual(row(c)?["processes"] as? Int, 1, "the background job c is a tree of its own")
+        XCTAssertEqual(row(shell)?["processes"] as? Int, 1, "the interactive shell is a row of its own: its jobs are not in it")
+    }
 }
