@@ -10,7 +10,7 @@ import Yams
 /// for them; an unrelated busy loop is another row.
 final class JobsProcessTreeLiveTests: XCTestCase {
     /// CPU seconds each child burns (process time: contention makes it longer, not shorter).
-    let burnSeconds = 1.5
+    let burnSeconds = 2.5
     /// Children the tree script starts: two rounds of three (one beside a subshell of two).
     let children = 6
 
