@@ -15,18 +15,22 @@ public struct JobsReport: Sendable, Encodable {
         public var jobsOption: Bool
         /// What was asked: `--job` ids or `--since`.
         public var selection: String
+        /// What a row is: `job` (Slurm's), or without Slurm `workload`, `process`, `tree`, `user`.
+        public var grouping: String
         public var tool: String = "starve-dump report"
 
-        public init(host: String, generatedAt: String, pinDirectory: String, jobsOption: Bool, selection: String) {
+        public init(host: String, generatedAt: String, pinDirectory: String, jobsOption: Bool, selection: String,
+                    grouping: String = "job") {
             self.host = host
             self.generatedAt = generatedAt
             self.pinDirectory = pinDirectory
             self.jobsOption = jobsOption
             self.selection = selection
+            self.grouping = grouping
         }
 
         enum CodingKeys: String, CodingKey {
-            case host, generatedAt = "generated_at", pinDirectory = "pin_dir", jobsOption = "jobs_option", selection, tool
+            case host, generatedAt = "generated_at", pinDirectory = "pin_dir", jobsOption = "jobs_option", selection, grouping, tool
         }
     }
 
@@ -170,7 +174,7 @@ public struct JobsReport: Sendable, Encodable {
         }
         h += "</table>\n<h2>Jobs</h2>\n"
         for r in jobs {
-            h += "<div class=\"job\" id=\"job-\(Self.esc(r.jobID))\"><h3>job \(Self.esc(r.jobID)) \(Self.esc(r.name)) (\(Self.esc(r.user)), \(Self.esc(r.state)))</h3>\n"
+            h += "<div class=\"job\" id=\"job-\(Self.esc(r.jobID))\"><h3>\(Self.esc(session.grouping)) \(Self.esc(r.jobID)) \(Self.esc(r.name)) (\(Self.esc(r.user)), \(Self.esc(r.state)))</h3>\n"
             h += "<p><span class=\"cls\">\(Self.esc(r.classification.rawValue))</span>, score \(r.score); \(r.allocatedCPUs) CPUs for \(formatFixed(r.elapsedSeconds, decimals: 1)) s; "
             h += "CPU \(formatFixed(r.cpuSeconds, decimals: 2)) s (\(formatFixed(r.cpuPercent, decimals: 1)) % of one CPU), efficiency \(r.efficiency.map { formatFixed(100 * $0, decimals: 1) + " %" } ?? "-"); "
             h += "run-queue wait \(formatFixed(r.runQueueWaitSeconds, decimals: 2)) s, blocked in I/O \(formatFixed(r.blockedIOSeconds, decimals: 2)) s; "

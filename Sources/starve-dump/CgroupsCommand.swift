@@ -33,6 +33,8 @@ extension StarveDump {
         @Flag(help: "Do not report recurring patterns.")
         var noPatterns = false
 
+        @OptionGroup(title: "Processes and threads (only the cgroups that hold them)") var ids: IdentityOptions
+
         func validate() throws {
             guard top >= 0 else { throw ValidationError("--top must be 0 (all) or more") }
             guard neighbourMinCpu > 0 && neighbourMinCpu <= 100 * 4096 else { throw ValidationError("--neighbour-min-cpu must be a positive percentage") }
@@ -43,6 +45,8 @@ extension StarveDump {
             let signals = StopSignals()
             let sampler = try Sampler(settings: sampling.settings(neighbourMinCPUPercent: neighbourMinCpu, views: [.cgroups]),
                                       signals: signals)
+            try ids.requireKnown(in: sampler.baseline)
+            var held = HeldBy(ids)
             let csv = try sampling.output.map { try CSVAppender(path: $0, header: CgroupFormatter.csvHeader) }
             let patterns = PatternDetector()
             if sampling.format == .csv { writeStdout(CgroupFormatter.csvHeader) }
@@ -50,7 +54,10 @@ extension StarveDump {
             while let snapshot = try sampler.next() {  // nil: Ctrl-C (between samples) or --iterations done
                 let context = snapshot.context
                 let rows = snapshot.cgroups
-                let active = sort.order(rows.filter { $0.runtimeNs > 0 || $0.waitCount > 0 })
+                held.note(snapshot)
+                let active = sort.order(rows.filter {
+                    ($0.runtimeNs > 0 || $0.waitCount > 0) && (ids.isEmpty || held.cgroups.contains($0.cgroupID))
+                })
                 switch sampling.format {
                 case .table: writeStdout(CgroupFormatter.table(context, Array(active.prefix(top == 0 ? active.count : top))) + "\n")
                 case .csv: writeStdout(CgroupFormatter.csvRows(context, active))

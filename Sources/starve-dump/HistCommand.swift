@@ -66,6 +66,25 @@ struct IdentityOptions: ParsableArguments {
     }
 }
 
+/// The workloads and cgroups that hold the processes and threads named with --pid / --tid
+/// (the rows of `workloads`, `cgroups` and top's workloads view), remembered once seen: a
+/// workload stays selected after the named process exits, as its exited work is still its.
+struct HeldBy {
+    let ids: IdentityOptions
+    private(set) var workloads: Set<WorkloadKey> = []
+    private(set) var cgroups: Set<UInt64> = []
+
+    init(_ ids: IdentityOptions) { self.ids = ids }
+
+    /// Notes where the named threads are in `snapshot`.
+    mutating func note(_ snapshot: Snapshot) {
+        for t in snapshot.threads where ids.matches(tid: t.task.pid, pid: t.task.tgid) {
+            cgroups.insert(t.task.cpuCgroupID)
+            if let w = t.workload { workloads.insert(w.key) }
+        }
+    }
+}
+
 extension StarveDump {
     struct Hist: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -11,7 +11,18 @@ extension JobsFormat: ExpressibleByArgument {}
 extension JobSort: ExpressibleByArgument {}
 
 enum JobsGrouping: String, ExpressibleByArgument, CaseIterable {
-    case job, user, workload, process
+    case job, user, workload, process, tree
+
+    /// The grouping without Slurm, when this is one (`user` only when Slurm is absent).
+    var hostGrouping: HostGrouping? {
+        switch self {
+        case .workload: .workload
+        case .process: .process
+        case .tree: .tree
+        case .user where SlurmQueue.findExecutable("squeue") == nil: .user
+        default: nil
+        }
+    }
 }
 
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
@@ -22,6 +33,8 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 struct JobSource {
     let sampler: Sampler
     let accountant = JobAccountant()
+    /// Process trees remembered across samples (`--by tree`).
+    let trees = ProcessTrees()
     let thresholds: JobThresholds
 
     /// Thresholds from --config (checked before anything else is touched).
@@ -39,13 +52,17 @@ struct JobSource {
         return jobs
     }
 
-    init(pinDir: String, interval: Double, iterations: Int, thresholds: JobThresholds, signals: StopSignals?) throws {
+    /// `hostGroups`: rows group the host's threads (no Slurm), which count the exited threads of
+    /// their processes: the `exited` map is then read with the threads from the first sample on.
+    init(pinDir: String, interval: Double, iterations: Int, thresholds: JobThresholds, signals: StopSignals?,
+         hostGroups: Bool = false) throws {
         var s = SamplerSettings()
         s.pinDirectory = pinDir
         s.interval = interval
         s.iterations = iterations
         s.views = [.threadWorkloads]
         sampler = try Sampler(settings: s, signals: signals)
+        if hostGroups { sampler.collection.readsAggregates = true }
         self.thresholds = thresholds
     }
 
@@ -64,14 +81,15 @@ struct JobSource {
                                 thresholds: thresholds, sleepsTimed: timed)
         case .user:
             return JobRows.byUser(measures: measures, slurm: selected, now: now, thresholds: thresholds, sleepsTimed: timed)
-        case .workload, .process:
-            return try hostRows(snapshot, by: by == .workload ? .workload : .process)
+        case .workload, .process, .tree:
+            return try hostRows(snapshot, by: by.hostGrouping!)
         }
     }
 
     /// Without Slurm: groups of the host's threads (docs/jobs.md).
     func hostRows(_ snapshot: Snapshot, by: HostGrouping) throws -> [JobRow] {
-        HostGroups.rows(snapshot, by: by, syscalls: try sampler.collection.readSyscalls(), net: try sampler.collection.readNet(),
+        HostGroups.rows(snapshot, by: by, trees: trees, exited: try sampler.collection.readExited(),
+                        syscalls: try sampler.collection.readSyscalls(), net: try sampler.collection.readNet(),
                         thresholds: thresholds, sleepsTimed: sampler.collection.jobsEnabled)
     }
 }
@@ -102,7 +120,7 @@ extension StarveDump {
         @Option(help: "Output: table, csv, json (one object per sample) or yaml (one document per sample).")
         var format: JobsFormat = .table
 
-        @Option(help: "One row per job or per user (Slurm's); without Slurm: per workload, user or process (allocation: the CPUs the group may use).")
+        @Option(help: "One row per job or per user (Slurm's); without Slurm: per workload, user, process or process tree (a build, a pipeline, a batch run with all it started; allocation: the CPUs the group may use).")
         var by: JobsGrouping = .job
 
         @Option(name: .customLong("job"), parsing: .upToNextOption, help: "Only these job ids.")
@@ -130,19 +148,14 @@ extension StarveDump {
         func run() throws {
             if printConfig { writeStdout(JobThresholds.defaultYAML); return }
             let thresholds = try JobSource.thresholds(config: config)
-            // Without Slurm (no squeue in PATH), --by user groups processes by owner; workload
-            // and process never ask Slurm.
-            let hostGrouping: HostGrouping? = switch by {
-            case .workload: .workload
-            case .process: .process
-            case .user where SlurmQueue.findExecutable("squeue") == nil: .user
-            default: nil
-            }
+            // Without Slurm (no squeue in PATH), --by user groups processes by owner; workload,
+            // process and tree never ask Slurm.
+            let hostGrouping = by.hostGrouping
             if hostGrouping != nil && !jobs.isEmpty { throw StarveError("--job needs Slurm (--by job or, with Slurm, --by user)") }
             if hostGrouping == nil { _ = try JobSource.slurmJobs(requiring: jobs) }
             let signals = StopSignals()
             let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: watch ? iterations : 1,
-                                       thresholds: thresholds, signals: signals)
+                                       thresholds: thresholds, signals: signals, hostGroups: hostGrouping != nil)
             if format == .csv { writeStdout(CSV.record(JobsOutput.csvColumns)) }
             while let snapshot = try source.sampler.next() {
                 let rows = sort.order(try hostGrouping.map { try source.hostRows(snapshot, by: $0) }
@@ -163,7 +176,8 @@ extension StarveDump {
             abstract: "A report on jobs: JSON or YAML (session, jobs, metrics, classes, advice, summary) or an HTML page.",
             discussion: """
                 --job ID... or --since TIME (ISO 8601, Unix seconds, or an age such as 30m, 2h, 90s): the jobs \
-                that ran since then. The HTML page is self-contained (inline CSS and SVG, no scripts, no network) \
+                that ran since then. Without Slurm, --by workload|process|tree|user: the host's groups as they are \
+                now (no --job or --since). The HTML page is self-contained (inline CSS and SVG, no scripts, no network) \
                 with a chart per job of where its time went. docs/jobs.md.
                 """)
 
@@ -174,6 +188,9 @@ extension StarveDump {
 
         @Option(help: "Report on jobs that ran since then.")
         var since: String?
+
+        @Option(help: "Slurm jobs (default) or, without Slurm, the host's threads per workload, process, process tree or user.")
+        var by: JobsGrouping = .job
 
         @Option(help: "json, yaml or html.")
         var format: ReportFormat = .json
@@ -188,7 +205,12 @@ extension StarveDump {
         var interval: Double = 0.2
 
         func validate() throws {
-            guard jobs.isEmpty != (since == nil) else { throw StarveError("give --job ID... or --since TIME (one of them)") }
+            if by == .job || by == .user {
+                // --by user is Slurm's users with Slurm, the host's without: decided in run().
+                guard jobs.isEmpty != (since == nil) || by == .user else { throw StarveError("give --job ID... or --since TIME (one of them)") }
+            } else if !jobs.isEmpty || since != nil {
+                throw StarveError("--by \(by.rawValue) reports the host's \(by.rawValue) groups as they are now: --job and --since need Slurm (--by job)")
+            }
             if let bad = jobs.first(where: { $0.isEmpty || !$0.allSatisfy(\.isNumber) }) {
                 throw StarveError("--job takes numeric Slurm job ids, not '\(bad)'")
             }
@@ -214,11 +236,24 @@ extension StarveDump {
 
         func run() throws {
             let thresholds = try JobSource.thresholds(config: config)
+            let hostGrouping = by.hostGrouping
+            if hostGrouping != nil && (!jobs.isEmpty || since != nil) {
+                throw StarveError("--job and --since need Slurm (no squeue in PATH)")
+            }
+            if hostGrouping == nil && jobs.isEmpty == (since == nil) { throw StarveError("give --job ID... or --since TIME (one of them)") }
             if let output {
                 // Refuse an unwritable destination before anything is read.
                 guard FileManager.default.createFile(atPath: output, contents: nil) else {
                     throw StarveError("cannot write \(output): \(String(cString: strerror(errno)))")
                 }
+            }
+            if let grouping = hostGrouping {
+                let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: 1, thresholds: thresholds, signals: nil,
+                                           hostGroups: true)
+                guard let snapshot = try source.sampler.next() else { return }
+                try write(JobsReport(session: session(source, selection: "the host's threads by \(by.rawValue)"),
+                                     jobs: try source.hostRows(snapshot, by: grouping)))
+                return
             }
             var slurm = try JobSource.slurmJobs(requiring: jobs)
             var selection = "jobs " + jobs.joined(separator: ", ")
@@ -230,11 +265,17 @@ extension StarveDump {
             let ids = slurm.map(\.id)
             let source = try JobSource(pinDir: pins.pinDir, interval: interval, iterations: 1, thresholds: thresholds, signals: nil)
             guard let snapshot = try source.sampler.next() else { return }
-            let rows = try source.rows(snapshot, slurm: slurm, by: .job, only: ids)
-            let session = JobsReport.Session(host: ProcessInfo.processInfo.hostName, generatedAt: isoTimestamp(Date()),
-                                             pinDirectory: pins.pinDir, jobsOption: source.sampler.collection.jobsEnabled,
-                                             selection: selection)
-            let report = JobsReport(session: session, jobs: rows)
+            let rows = try source.rows(snapshot, slurm: slurm, by: by, only: ids)
+            try write(JobsReport(session: session(source, selection: selection), jobs: rows))
+        }
+
+        private func session(_ source: JobSource, selection: String) -> JobsReport.Session {
+            JobsReport.Session(host: ProcessInfo.processInfo.hostName, generatedAt: isoTimestamp(Date()),
+                               pinDirectory: pins.pinDir, jobsOption: source.sampler.collection.jobsEnabled,
+                               selection: selection, grouping: by.rawValue)
+        }
+
+        private func write(_ report: JobsReport) throws {
             let text: String
             switch format {
             case .json: text = try report.json()

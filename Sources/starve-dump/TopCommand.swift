@@ -60,8 +60,12 @@ extension StarveDump {
             let threshold = sampler.collection.thresholdsNs.starved
             screen.start(pinDir: pins.pinDir)
             defer { screen.terminal?.restore() }
+            var held = HeldBy(ids)
             while var snapshot = try sampler.next() {  // nil: q, Ctrl-C, SIGTERM or --iterations done
                 if !ids.isEmpty {
+                    // The workloads that hold them, their threads, their processes.
+                    held.note(snapshot)
+                    snapshot.workloads = snapshot.workloads.filter { held.workloads.contains($0.key) }
                     snapshot.threads = snapshot.threads.filter { ids.matches(tid: $0.task.pid, pid: $0.task.tgid) }
                     if !ids.pid.isEmpty { snapshot.processes = snapshot.processes.filter { ids.pid.contains($0.tgid) } }
                 }

@@ -104,6 +104,7 @@ extension StarveDump {
 
         @OptionGroup var sampling: SamplingOptions
         @OptionGroup var view: ViewOptions
+        @OptionGroup(title: "Processes and threads (only the workloads that hold them)") var ids: IdentityOptions
 
         @Option(help: "A noisy neighbour uses at least this share of one CPU, percent.")
         var neighbourMinCpu: Double = SamplerSettings.defaultNeighbourMinCPUPercent
@@ -117,9 +118,13 @@ extension StarveDump {
             let signals = StopSignals()
             let sampler = try Sampler(settings: sampling.settings(neighbourMinCPUPercent: neighbourMinCpu, views: [.workloads]),
                                       signals: signals)
+            try ids.requireKnown(in: sampler.baseline)
+            var held = HeldBy(ids)
             try runView(sampler, sampling: sampling, view: view, columns: workloadColumns, table: ViewFormatter.workloadTable) { snapshot in
-                view.sort.order(snapshot.workloads.filter {
+                held.note(snapshot)
+                return view.sort.order(snapshot.workloads.filter {
                     ($0.figures.runtimeNs > 0 || $0.figures.waitCount > 0) && view.matches($0.identity)
+                        && (ids.isEmpty || held.workloads.contains($0.key))
                 })
             }
         }

@@ -157,6 +157,44 @@ final class EverydayViewsTests: XCTestCase {
         XCTAssertEqual(session.display("cursor_flag"), "1")
     }
 
+    /// `workloads --pid` and `cgroups --pid`: only the rows that hold the named process, while
+    /// other work runs beside it; an unknown process is one line.
+    func testWorkloadsAndCgroupsOfANamedProcess() throws {
+        try Live.require()
+        let collector = try LoadedCollector()
+        defer { collector.unload() }
+        let hog = try HogWorkload(tag: "heldby")
+        defer { hog.tearDown() }
+        XCTAssertTrue(hog.work.waitUntilSettled(), "the hog's loops never ran")
+        // Another busy loop, in no test cgroup: a workload (host or the session's) of its own.
+        let other = try Workload(["--workers", "1", "--duration", "60"])
+        defer { other.stop() }
+        XCTAssertTrue(other.waitUntilSettled())
+        let pid = String(hog.work.workerPIDs[0])
+        func json(_ view: String, _ extra: [String]) throws -> [[String: Any]] {
+            let r = try runTool(Live.tool("starve-dump"), [view, "--pin-dir", collector.pinDir, "--interval", "0.5", "--iterations", "2",
+                                                           "--format", "json", "--top", "0"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        // Unfiltered, the other loop's workload is there too; with --pid only the hog's cgroup.
+        let all = try json("workloads", [])
+        XCTAssertTrue(all.contains { $0["workload"] as? String != hog.group.path }, "\(all)")
+        let held = try json("workloads", ["--pid", pid])
+        XCTAssertFalse(held.isEmpty, "the hog's workload runs: a row each sample")
+        XCTAssertTrue(held.allSatisfy { $0["workload"] as? String == hog.group.path }, "only the workload holding \(pid): \(held)")
+        let cgroups = try json("cgroups", ["--pid", pid])
+        XCTAssertFalse(cgroups.isEmpty)
+        XCTAssertTrue(cgroups.allSatisfy { $0["cgroup"] as? String == hog.group.path }, "only the cgroup holding \(pid): \(cgroups)")
+        // A process that does not exist: one line, non-zero.
+        for view in ["workloads", "cgroups"] {
+            let r = try runTool(Live.tool("starve-dump"), [view, "--pin-dir", collector.pinDir, "--pid", "999999999", "--iterations", "1"])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("no such process"), r.stderr)
+            XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, r.stderr)
+        }
+    }
+
     func testTopRestoresTheTerminalOnSIGTERMAndSIGINT() throws {
         try Live.require()
         try Live.requireMachine(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed (scripts/run.sh test installs it)")

@@ -135,6 +135,9 @@ final class BackgroundRun: @unchecked Sendable {
     /// Bytes of output so far.
     var outputCount: Int { lock.withLock { data.count } }
 
+    /// The output so far.
+    var outputSoFar: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+
     /// Waits for the process to end and its output to be read; the whole output.
     func finish() -> String {
         process.waitUntilExit()
