@@ -163,29 +163,32 @@ final class EverydayViewsTests: XCTestCase {
         try Live.require()
         let collector = try LoadedCollector()
         defer { collector.unload() }
-        let hog = try HogWorkload(tag: "heldby")
-        defer { hog.tearDown() }
-        XCTAssertTrue(hog.work.waitUntilSettled(), "the hog's loops never ran")
-        // Another busy loop, in no test cgroup: a workload (host or the session's) of its own.
-        let other = try Workload(["--workers", "1", "--duration", "60"])
+        // A loop in a test cgroup and another outside it (in the test's own), sharing CPU 1 at
+        // the same weight: both run, in two workloads.
+        let group = try ScratchCgroup(prefix: "starve-test-heldby")
+        defer { try? group.remove() }
+        let named = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60", "--cgroup", group.directory])
+        defer { named.stop() }
+        let other = try Workload(["--workers", "1", "--cpu", "1", "--duration", "60"])
         defer { other.stop() }
-        XCTAssertTrue(other.waitUntilSettled())
-        let pid = String(hog.work.workerPIDs[0])
+        XCTAssertTrue(named.waitUntilSettled() && other.waitUntilSettled(), "the loops never ran")
+        let pid = String(named.workerPIDs[0])
         func json(_ view: String, _ extra: [String]) throws -> [[String: Any]] {
             let r = try runTool(Live.tool("starve-dump"), [view, "--pin-dir", collector.pinDir, "--interval", "0.5", "--iterations", "2",
                                                            "--format", "json", "--top", "0"] + extra)
             XCTAssertEqual(r.status, 0, r.stderr)
             return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         }
-        // Unfiltered, the other loop's workload is there too; with --pid only the hog's cgroup.
+        // Unfiltered, other workloads are there too; with --pid only the named loop's cgroup.
         let all = try json("workloads", [])
-        XCTAssertTrue(all.contains { $0["workload"] as? String != hog.group.path }, "\(all)")
+        XCTAssertTrue(all.contains { $0["workload"] as? String == group.path }, "\(all)")
+        XCTAssertTrue(all.contains { $0["workload"] as? String != group.path }, "\(all)")
         let held = try json("workloads", ["--pid", pid])
-        XCTAssertFalse(held.isEmpty, "the hog's workload runs: a row each sample")
-        XCTAssertTrue(held.allSatisfy { $0["workload"] as? String == hog.group.path }, "only the workload holding \(pid): \(held)")
+        XCTAssertFalse(held.isEmpty, "the named loop's workload runs: a row each sample")
+        XCTAssertTrue(held.allSatisfy { $0["workload"] as? String == group.path }, "only the workload holding \(pid): \(held)")
         let cgroups = try json("cgroups", ["--pid", pid])
         XCTAssertFalse(cgroups.isEmpty)
-        XCTAssertTrue(cgroups.allSatisfy { $0["cgroup"] as? String == hog.group.path }, "only the cgroup holding \(pid): \(cgroups)")
+        XCTAssertTrue(cgroups.allSatisfy { $0["cgroup"] as? String == group.path }, "only the cgroup holding \(pid): \(cgroups)")
         // A process that does not exist: one line, non-zero.
         for view in ["workloads", "cgroups"] {
             let r = try runTool(Live.tool("starve-dump"), [view, "--pin-dir", collector.pinDir, "--pid", "999999999", "--iterations", "1"])
