@@ -19,6 +19,7 @@ public let cgroupColumns: [CgroupColumn] = [
     .init(name: "cgroup", meaning: "its path under the hierarchy's mount (v1 cpu, or v2); cgroup#ID when gone") { _, r in .string(r.path) },
     .init(name: "tasks", meaning: "tracked threads of the cgroup seen in the interval") { _, r in .int(Int64(r.tasks)) },
     .init(name: "cpu_pct", meaning: "CPU time used, percent of one CPU") { _, r in .double(r.cpuPercent, decimals: 2) },
+    .init(name: "cpu_ms", meaning: "CPU time used in the interval (exact, where cpu_pct is rounded to 0.01 %)") { _, r in ms(r.runtimeNs) },
     .init(name: "waits", meaning: "run-queue waits that ended in the interval") { _, r in .uint(r.waitCount) },
     .init(name: "wait_ms", meaning: "their total length") { _, r in ms(r.waitNs) },
     .init(name: "wait_p50_ms", meaning: "median wait (log2 histogram, interpolated)") { _, r in ms(r.waitPercentileNs(0.5)) },

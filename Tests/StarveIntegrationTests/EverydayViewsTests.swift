@@ -186,9 +186,21 @@ final class EverydayViewsTests: XCTestCase {
         let held = try json("workloads", ["--pid", pid])
         XCTAssertFalse(held.isEmpty, "the named loop's workload runs: a row each sample")
         XCTAssertTrue(held.allSatisfy { $0["workload"] as? String == group.path }, "only the workload holding \(pid): \(held)")
+        let before = try Schedstat(pid: named.workerPIDs[0]).runNs
         let cgroups = try json("cgroups", ["--pid", pid])
+        let after = try Schedstat(pid: named.workerPIDs[0]).runNs
         XCTAssertFalse(cgroups.isEmpty)
         XCTAssertTrue(cgroups.allSatisfy { $0["cgroup"] as? String == group.path }, "only the cgroup holding \(pid): \(cgroups)")
+        // cpu_ms: the cgroup's (its one loop's) CPU time, the exact figure behind cpu_pct, and no
+        // more than the kernel accounted to the loop while starve-dump ran.
+        var cpuMs = 0.0
+        for o in cgroups {
+            let ms = try XCTUnwrap(o["cpu_ms"] as? Double, "\(o)"), pct = try XCTUnwrap(o["cpu_pct"] as? Double), interval = try XCTUnwrap(o["interval_ms"] as? Double)
+            XCTAssertEqual(ms / interval * 100, pct, accuracy: 0.01, "\(o)")
+            cpuMs += ms
+        }
+        XCTAssertGreaterThan(cpuMs, 0)
+        XCTAssertLessThanOrEqual(cpuMs, Double(after - before) / 1e6 + 1, "the loop ran \(Double(after - before) / 1e6) ms meanwhile")
         // A process that does not exist: one line, non-zero.
         for view in ["workloads", "cgroups"] {
             let r = try runTool(Live.tool("starve-dump"), [view, "--pin-dir", collector.pinDir, "--pid", "999999999", "--iterations", "1"])
