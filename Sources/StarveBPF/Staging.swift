@@ -1,5 +1,6 @@
 import Glibc
 import StarveHost
+import StarveModel
 
 /// A directory of pins beside the pin directory that belongs to one starve-load process: where a
 /// load builds its pins before they go live, or where an unload moves them before removing them.
@@ -55,10 +56,7 @@ public struct StagingDirectory: Sendable, Equatable {
 
     /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
     static func processStartTime(_ pid: pid_t) -> UInt64? {
-        guard let stat = HostFiles.read("/proc/\(pid)/stat"),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        // Fields after the comm (which may hold spaces and parentheses) start at field 3.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard let fields = HostFiles.read("/proc/\(pid)/stat").flatMap({ ProcStat.fields($0) }) else { return nil }
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 }

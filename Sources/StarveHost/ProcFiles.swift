@@ -33,19 +33,16 @@ extension ProcessLink {
     /// `cutime + cstime` of one `/proc/<pid>/stat` line, in seconds (clock ticks over
     /// `sysconf(_SC_CLK_TCK)`).
     public static func reapedChildrenSeconds(stat: String) -> Double? {
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        // After the name: field 3 (state) is index 0, so cutime (16) and cstime (17) are 13, 14.
-        let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 16, omittingEmptySubsequences: true)
-        guard fields.count > 15, let cu = Double(fields[13]), let cs = Double(fields[14]) else { return nil }
+        // cutime (field 16) and cstime (17) are indexes 13 and 14.
+        guard let fields = ProcStat.fields(stat, through: 17), fields.count > 15,
+              let cu = Double(fields[13]), let cs = Double(fields[14]) else { return nil }
         let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
         return (cu + cs) / (tick > 0 ? tick : 100)
     }
 
     /// Parses one `/proc/<pid>/stat` line.
     public static func parse(stat: String, pid: UInt32) -> ProcessLink? {
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-        guard fields.count >= 5, let parent = UInt32(fields[1]), let group = UInt32(fields[2]), let session = UInt32(fields[3]) else {
+        guard let fields = ProcStat.fields(stat, through: 6), fields.count >= 5, let parent = UInt32(fields[1]), let group = UInt32(fields[2]), let session = UInt32(fields[3]) else {
             return nil
         }
         return ProcessLink(pid: pid, parent: parent, group: group, session: session)

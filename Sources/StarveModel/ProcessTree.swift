@@ -95,3 +95,16 @@ public enum ProcessTree {
         return out
     }
 }
+
+/// The fields of a `/proc/<pid>/stat` line after the command name, which may itself hold spaces
+/// and parentheses: index 0 is field 3 (state), so field n (1-based, as in proc(5)) is index n - 3.
+public enum ProcStat {
+    /// The fields; with `through`, split only as far as that field (the rest stays in the last
+    /// element). Nil when the line has no command name.
+    public static func fields(_ stat: String, through field: Int? = nil) -> [Substring]? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let rest = stat[stat.index(after: close)...]
+        if let field { return rest.split(separator: " ", maxSplits: max(0, field - 2)) }
+        return rest.split(separator: " ")
+    }
+}

@@ -195,8 +195,7 @@ enum RawFile {
 /// (nice), 19 is field 22 (start time).
 enum ThreadStat {
     static func fields(_ tid: Int32) -> [String]? {
-        guard let s = RawFile.read("/proc/\(tid)/stat"), let close = s.lastIndex(of: ")") else { return nil }
-        return s[s.index(after: close)...].split(separator: " ").map(String.init)
+        RawFile.read("/proc/\(tid)/stat").flatMap { ProcStat.fields($0) }?.map(String.init)
     }
 }
 

@@ -55,8 +55,8 @@ public func waitUntilSettled(pid: pid_t, nice: Int32, cpus: [Int]) throws {
         guard let stat = HostFiles.read("/proc/\(pid)/stat"), let status = HostFiles.read("/proc/\(pid)/status") else {
             throw StarveError("worker \(pid) exited before it started (see the messages above)")
         }
-        // Fields after the `(comm)`: state is field 3, nice field 19.
-        let after = stat.split(separator: ")", omittingEmptySubsequences: false).last.map { $0.split(separator: " ") } ?? []
+        // State is field 3 (index 0), nice field 19 (index 16).
+        let after = ProcStat.fields(stat) ?? []
         let actualNice = after.count > 16 ? Int32(after[16]) : nil
         let allowed = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
             .flatMap { SchedContextParser.cpuList(String($0.dropFirst("Cpus_allowed_list:".count))) }

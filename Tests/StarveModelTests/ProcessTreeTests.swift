@@ -98,3 +98,17 @@ final class ProcessTreeTests: XCTestCase {
         for pid in host.keys { XCTAssertEqual(all[pid], ProcessTree.root(of: pid, in: host), "pid \(pid)") }
     }
 }
+
+final class ProcStatTests: XCTestCase {
+    func testFieldsAfterACommandNameWithSpacesAndParentheses() {
+        let line = "4321 (a b) (c)) S 1 4321 4321 0 -1 4194560 100 0 0 0 7 3 11 12 20 5 1 0 987654 0 0\n"
+        let all = ProcStat.fields(line)
+        XCTAssertEqual(all?.first, "S")                  // field 3
+        XCTAssertEqual(all?[16], "5")                     // field 19: nice
+        XCTAssertEqual(all?[19], "987654")                // field 22: start time
+        let head = ProcStat.fields(line, through: 6)
+        XCTAssertEqual(head?.prefix(4).map(String.init), ["S", "1", "4321", "4321"])  // fields 3-6
+        XCTAssertEqual(head?.count, 5)                    // the rest in one piece
+        XCTAssertNil(ProcStat.fields("no name here"))
+    }
+}
