@@ -88,7 +88,7 @@ public struct JobMetrics: Sendable {
     public var hasSeries: Bool { !entries.isEmpty }
 
     /// Jobs with series now.
-    public var jobsWithSeries: [String] { entries.keys.sorted(by: Self.byID) }
+    public var jobsWithSeries: [String] { entries.keys.sorted(by: JobRows.idPrecedes) }
 
     /// Takes one sample's rows: one per job Slurm lists as started and this node measured (a
     /// thread of it seen, alive or exited). `running`: the ids Slurm says are active (running,
@@ -129,7 +129,7 @@ public struct JobMetrics: Sendable {
         let new = rows.filter { entries[$0.jobID] == nil && !retired.contains($0.jobID) }
             .sorted { a, b in
                 let ra = running.contains(a.jobID), rb = running.contains(b.jobID)
-                return ra != rb ? ra : Self.byID(a.jobID, b.jobID)
+                return ra != rb ? ra : JobRows.idPrecedes(a.jobID, b.jobID)
             }
         for r in new {
             let isRunning = running.contains(r.jobID)
@@ -144,14 +144,9 @@ public struct JobMetrics: Sendable {
         }
     }
 
-    /// Numeric ids in numeric order, others after, by text.
-    static func byID(_ a: String, _ b: String) -> Bool {
-        (Int(a) ?? Int.max, a) < (Int(b) ?? Int.max, b)
-    }
-
     /// The job families (docs/export.md), one point per job with series, jobs by id.
     public func families() -> [MetricFamily] {
-        let jobs = entries.sorted { Self.byID($0.key, $1.key) }
+        let jobs = entries.sorted { JobRows.idPrecedes($0.key, $1.key) }
         func id(_ j: String) -> [MetricLabel] { [MetricLabel("job_id", j)] }
         func counter(_ name: String, unit: String? = "seconds", _ help: String, _ value: (Counters) -> [([MetricLabel], Double)]) -> MetricFamily {
             MetricFamily(name: name, type: .counter, unit: unit, help: help,

@@ -247,7 +247,7 @@ public enum HostGroups {
                 groups[key]!.measure.net = groups[key]!.measure.net! + b
             }
         }
-        let keys = by == .tree ? groups.keys.sorted { (UInt32($0) ?? 0, $0) < (UInt32($1) ?? 0, $1) } : groups.keys.sorted()
+        let keys = by == .tree ? groups.keys.sorted(by: JobRows.idPrecedes) : groups.keys.sorted()
         return keys.map { key in
             let g = groups[key]!
             var m = g.measure

@@ -182,8 +182,12 @@ public enum JobRows {
         for (id, m) in measures where !listed.contains(id) {
             rows.append(row(id: id, slurm: nil, measure: m, now: now, thresholds: thresholds, sleepsTimed: sleepsTimed))
         }
-        return rows.sorted { (Int($0.jobID) ?? 0, $0.jobID) < (Int($1.jobID) ?? 0, $1.jobID) }
+        return rows.sorted { JobRows.idPrecedes($0.jobID, $1.jobID) }
     }
+
+    /// The one order of job ids: numerically, as squeue lists them (a pid for a process or a
+    /// tree), ids that are not numbers after them, by text.
+    public static func idPrecedes(_ a: String, _ b: String) -> Bool { (Int(a) ?? Int.max, a) < (Int(b) ?? Int.max, b) }
 
     static func row(id: String, slurm j: SlurmJob?, measure: JobMeasure?, now: Double, thresholds: JobThresholds,
                     sleepsTimed: Bool) -> JobRow {
@@ -272,7 +276,7 @@ public enum JobSort: String, Sendable, CaseIterable {
 
     /// `rows` in this order; ties by id.
     public func order(_ rows: [JobRow]) -> [JobRow] {
-        func byID(_ a: JobRow, _ b: JobRow) -> Bool { (Int(a.jobID) ?? 0, a.jobID) < (Int(b.jobID) ?? 0, b.jobID) }
+        func byID(_ a: JobRow, _ b: JobRow) -> Bool { JobRows.idPrecedes(a.jobID, b.jobID) }
         return rows.sorted { a, b in
             switch self {
             case .wait: return a.runQueueWaitSeconds != b.runQueueWaitSeconds ? a.runQueueWaitSeconds > b.runQueueWaitSeconds : byID(a, b)
