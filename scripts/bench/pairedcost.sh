@@ -2,7 +2,7 @@
 # pairedcost.sh - in-program cost of several BPF objects loaded at the same time, on the
 # benchmark's workloads: for A/B work on the hot path on a noisy machine.
 #
-#   sudo scripts/bench/pairedcost.sh [--rounds N] [--workloads "messaging hackbench pipe"] A.bpf.o B.bpf.o ...
+#   sudo scripts/bench/pairedcost.sh [--rounds N] [--workloads "messaging hackbench pipe"] [--bpftrace] A.bpf.o B.bpf.o ...
 #
 # Every object is loaded at once (its own pin dir under /sys/fs/bpf/starve-bench-pc-<pid>-<i>;
 # the load order rotates each round), so that every workload run, and whatever else the machine
@@ -12,15 +12,19 @@
 # per round; per object and run it prints each program's ns/event x events/switch = ns/switch and
 # the total ns per switch (switches: the run's /proc/stat ctxt delta). A program that runs after
 # another on the same event finds some of the task's lines warm: read small differences with the
-# rotation in mind. The sysctl is restored and everything unloaded on exit.
+# rotation in mind. With --bpftrace, bpftrace's runqlat (scripts/bench/runqlat.bt) runs beside
+# them every round, its programs found by the fds it holds, and gets a line of its own: the
+# issue's ratio with every tool hit by the same runs. The sysctl is restored and everything
+# unloaded (bpftrace stopped) on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LOAD=${STARVE_LOAD:-$ROOT/.build-bench/release/starve-load}
-ROUNDS=4 WORKLOADS="messaging hackbench pipe" MSG_LOOPS=400 HB_LOOPS=250 PIPE_LOOPS=50000
+ROUNDS=4 WORKLOADS="messaging hackbench pipe" MSG_LOOPS=400 HB_LOOPS=250 PIPE_LOOPS=50000 BPFTRACE=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) ROUNDS=$2; shift ;;
 	--workloads) WORKLOADS=$2; shift ;;
+	--bpftrace) BPFTRACE=1 ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "pairedcost.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	*) break ;;
@@ -35,8 +39,19 @@ for o in "$@"; do [ -r "$o" ] || { echo "pairedcost.sh: cannot read $o" >&2; exi
 PIN=/sys/fs/bpf/starve-bench-pc-$$
 SAVED=$(sysctl -n kernel.bpf_stats_enabled)
 TMP=$(mktemp -d /tmp/starve-pairedcost.XXXXXX)
+BT_PID=
+[ "$BPFTRACE" = 0 ] || command -v bpftrace >/dev/null || { echo "pairedcost.sh: --bpftrace needs bpftrace (Debian: bpftrace)" >&2; exit 1; }
+stop_bpftrace() {
+	[ -n "$BT_PID" ] || return 0
+	kill -INT "$BT_PID" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$BT_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$BT_PID" 2>/dev/null || true
+	wait "$BT_PID" 2>/dev/null || true
+	BT_PID=
+}
 cleanup() {
 	set +e
+	stop_bpftrace
 	for d in "$PIN"-*; do [ -d "$d" ] && "$LOAD" unload --pin-dir "$d" >/dev/null; done
 	sysctl -qw kernel.bpf_stats_enabled="$SAVED"
 	rm -rf "$TMP"
@@ -68,20 +83,37 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for ((i = 0; i < n; i++)); do
 		ids[$i]=$(for f in "$PIN-$i"/links/*; do bpftool link show pinned "$f" -j | jq -r .prog_id; done | paste -sd,)
 	done
+	names=()
+	for ((i = 0; i < n; i++)); do names[$i]=$(basename "${objs[$i]}"); done
+	if [ "$BPFTRACE" = 1 ]; then
+		bpftrace "$ROOT/scripts/bench/runqlat.bt" >"$TMP/bpftrace.log" 2>&1 &
+		BT_PID=$!
+		for t in $(seq 300); do
+			grep -q "Tracing CPU scheduler" "$TMP/bpftrace.log" && break
+			kill -0 "$BT_PID" 2>/dev/null || { echo "pairedcost.sh: bpftrace exited: $(tail -3 "$TMP/bpftrace.log")" >&2; exit 1; }
+			[ "$t" -lt 300 ] || { echo "pairedcost.sh: bpftrace did not start" >&2; exit 1; }
+			sleep 0.1
+		done
+		ids[$n]=$(cat /proc/"$BT_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -u | paste -sd,)
+		[ -n "${ids[$n]}" ] || { echo "pairedcost.sh: found no program of bpftrace's" >&2; exit 1; }
+		names[$n]=bpftrace-runqlat
+	fi
 	for w in $WORKLOADS; do
 		bpftool prog show -j >"$TMP/before.json"
 		c0=$(ctxt)
 		run_workload "$w"
 		c1=$(ctxt)
 		bpftool prog show -j >"$TMP/after.json"
-		for ((i = 0; i < n; i++)); do
+		for ((i = 0; i < ${#ids[@]}; i++)); do
 			stats_of "${ids[$i]}" "$TMP/before.json" >"$TMP/a"
 			stats_of "${ids[$i]}" "$TMP/after.json" >"$TMP/b"
-			printf 'round %d  %-10s %-24s ' "$r" "$w" "$(basename "${objs[$i]}")"
+			printf 'round %d  %-10s %-24s ' "$r" "$w" "${names[$i]}"
 			join "$TMP/a" "$TMP/b" | awk -v sw=$((c1 - c0)) '{ c = $6 - $3; t = $7 - $4; total += t
 				if (c) printf "%s %.0f x %.3f = %.0f  ", $2, t / c, c / sw, t / sw }
 				END { printf "| total %.0f ns/switch (%d switches)\n", total / sw, sw }'
 		done
 	done
 	for ((i = 0; i < n; i++)); do "$LOAD" unload --pin-dir "$PIN-$i" >/dev/null; done
+	stop_bpftrace
+	unset 'ids[n]'
 done
