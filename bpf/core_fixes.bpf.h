@@ -45,6 +45,23 @@ static __always_inline __u64 starve_cpu_cgroup_id(struct task_struct *p)
 	return starve_cpu_cgroup(p)->kn->id;
 }
 
+/* What a task's cpu cgroup id can be cached under: its run-queue group (sched_task_group,
+ * CONFIG_CGROUP_SCHED), which moving it to another cpu cgroup changes (an autogroup change, on
+ * setsid, only costs a lookup again), else its css_set. sched_task_group sits by the fields the
+ * scheduler has just used; `cgroups` is lines away in a cold part of task_struct. */
+struct task_struct___tg {
+	void *sched_task_group;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 starve_cgroup_key(struct task_struct *p)
+{
+	struct task_struct___tg *t = (void *)p;
+
+	if (bpf_core_field_exists(t->sched_task_group))
+		return (__u64)t->sched_task_group;
+	return (__u64)p->cgroups;
+}
+
 /* The CPU a task is on, or last ran on (task_cpu()). */
 struct thread_info___cpu {
 	unsigned int cpu;

@@ -71,47 +71,80 @@ struct long_wait {
 	__u32 _pad;
 };
 
-/* BPF-side only: what the programs count per thread, in task-local storage. The `tasks`
- * iterator copies it into struct starve_task next to what the kernel counts itself. */
-struct task_state {
-	/* What every switch-in and runnable switch-out touches, together (under saturation a
-	 * thread's storage is cold when it gets a CPU back: each cache line is a miss). */
-	__u64 run_delay_seen;      /* sched_info: run_delay as of the last wait closed here */
-	__u64 preemptor_cgroup_id; /* who took the CPU at the last involuntary switch-out */
-	__u32 queued_cause;        /* enum starve_wait_cause of the open wait */
-	__u32 preemptor_pid;
-	__u32 preemptor_tgid;
-	__u32 preemptor_start;     /* start tag of the preemptor's process */
-	/* This thread's own cpu cgroup id, valid while its css_set is `css_set`, and the start
-	 * tag of its process: what a switch would otherwise chase pointers for. A task holds a
-	 * reference to its css_set, so the pointer cannot be reused while it is current. */
-	__u64 css_set;
+/* A preemptor as a thread's pair slots name it (the key of struct starve_pair_slot). */
+struct pair_key {
 	__u64 cgroup_id;
+	__u32 tgid;   /* SLOT_EMPTY: no preemptor holds the slot yet */
 	__u32 start;
-	__u32 long_next;           /* next slot of long_waits */
-	__u64 migrations_seen;     /* se.nr_migrations as of the last switch-in */
+};
+
+/* What a thread booked to the preemptor of the same slot (32 bytes: one cache line each). */
+struct pair_val {
+	__u64 count;
+	__u64 wait_ns;
+	__u64 max_ns;
+	__u64 _pad;
+};
+
+#define SLOT_EMPTY 0xfffffffeu /* pair_key.tgid of a free slot (never a tgid, nor STARVE_PREEMPTOR_OTHER) */
+#define SLOT_NONE 0xff         /* task_state.pending_slot: every slot is another's (book to the map) */
+
+/* BPF-side only: what the programs count per thread, in task-local storage. The `tasks`
+ * iterator copies it into struct starve_task next to what the kernel counts itself.
+ *
+ * Laid out by cache line, by what touches it. Under saturation a thread's storage is cold when it
+ * gets a CPU back (each line a miss), so a switch-in after a wakeup touches line 0 and one line
+ * of the histogram only, and one after a preemption adds line 1 and one slot's value line. The
+ * slot was chosen at the preemption (on_preempted, on the victim's storage, which had just run),
+ * not searched for at the switch-in. Line 0 is 48 bytes: on 6.18 the storage's data begins 16
+ * bytes into a cache line (bpf_mem_alloc's header, then sdata's map pointer); where it begins 8
+ * bytes in, the lines only move by 8. The _Static_asserts below hold the boundaries. */
+struct task_state {
+	/* Line 0: every switch-in. */
+	__u64 run_delay_seen;      /* sched_info: run_delay as of the last wait closed here */
 	struct starve_wait wait_wakeup;
+	__u32 migrations_seen;     /* se.nr_migrations (low 32 bits) as of the last switch-in */
+	__u8 queued_cause;         /* enum starve_wait_cause of the open wait */
+	__u8 pending_slot;         /* pairs slot of the open wait's preemptor, or SLOT_NONE */
+	__u8 long_next;            /* next slot of long_waits */
+	__u8 folded;               /* 1: folded into `exited` already (counted as a thread once) */
+	__u32 preemptor_pid;       /* who took the CPU at the last involuntary switch-out */
+	__u32 start;               /* start tag of this thread's process */
+	/* Line 1: preemptions, on either side. This thread's own cpu cgroup id, valid while its
+	 * run-queue group (or, without CONFIG_CGROUP_SCHED, its css_set) is `cgroup_key`: a
+	 * task holds a reference to both, so the pointer cannot be reused while it is current. */
+	__u64 cgroup_id;
+	__u64 cgroup_key;
+	__u64 preemptions_caused;
 	struct starve_wait wait_preempt;
-	struct starve_wait wait_throttled;
 	__u64 preempted_same;
 	__u64 preempted_other;
+	/* Line 2: rarer. */
 	__u64 preempted_system;
-	__u64 preemptions_caused;
-	__u32 wait_hist[STARVE_HIST_SLOTS];
-	struct starve_pair_slot pairs[STARVE_PAIR_SLOTS];
-	struct long_wait long_waits[LONG_WAIT_SLOTS];
-	/* Rare paths. */
+	struct starve_wait wait_throttled;
+	struct pair_key overflow;  /* the preemptor of an open wait with pending_slot SLOT_NONE */
 	__u64 migration_storms;
-	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
+	/* Lines 3-5: the histogram, then what only rare paths touch. */
+	__u32 wait_hist[STARVE_HIST_SLOTS];
 	__u64 mig_window_start_ns; /* migration-storm window, on the programs' clock */
 	__u32 mig_window_count;
-	__u32 folded;              /* 1: folded into `exited` already (counted as a thread once) */
+	__u32 _pad;
+	__u64 queued_at_ns;        /* wakeup wait source: when the open wait began */
 	/* The kernel's counts as of the last fold: another would add only what came after. */
 	__u64 runtime_folded;
 	__u64 vcsw_folded;
 	__u64 ivcsw_folded;
 	__u64 migrations_folded;
+	/* The victim x preemptor slots (STARVE_PAIR_SLOTS): values, a line each, then keys. */
+	struct pair_val pair_vals[STARVE_PAIR_SLOTS];
+	struct pair_key pair_keys[STARVE_PAIR_SLOTS];
+	struct long_wait long_waits[LONG_WAIT_SLOTS];
 };
+
+#define LINE_OF(field) ((__builtin_offsetof(struct task_state, field) + 16) / 64)
+_Static_assert(__builtin_offsetof(struct task_state, cgroup_id) == 48, "line 0 is 48 bytes");
+_Static_assert(LINE_OF(preempted_other) == 1, "line 1 holds the preemption fields");
+_Static_assert(__builtin_offsetof(struct task_state, pair_vals) % 64 == 48, "one slot value a line");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -248,14 +281,16 @@ static __always_inline struct task_state *task_state_of(struct task_struct *p)
 	return bpf_task_storage_get(&task_states, p, 0, 0);
 }
 
-/* p's cpu cgroup id through its storage's cache: one load while its css_set stays the same. */
+/* p's cpu cgroup id through its storage's cache: one load while its run-queue group stays the
+ * same (sched_task_group sits with the fields the scheduler has just used; moving to another
+ * cpu cgroup changes it), or its css_set on kernels without CONFIG_CGROUP_SCHED. */
 static __always_inline __u64 cached_cgroup_id(struct task_struct *p, struct task_state *t)
 {
-	__u64 css_set = (__u64)p->cgroups;
+	__u64 key = starve_cgroup_key(p);
 
-	if (t->css_set != css_set) {
+	if (t->cgroup_key != key) {
 		t->cgroup_id = starve_cpu_cgroup_id(p);
-		t->css_set = css_set;
+		t->cgroup_key = key;
 	}
 	return t->cgroup_id;
 }
@@ -272,9 +307,14 @@ static __noinline struct task_state *task_create(struct task_struct *p)
 	t = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	/* Waits from now on: what the kernel summed before is not ours to count. */
 	if (t) {
+		__u32 i;
+
 		t->run_delay_seen = starve_run_delay(p);
 		t->start = process_start(p);
-		t->migrations_seen = p->se.nr_migrations;
+		t->migrations_seen = (__u32)p->se.nr_migrations;
+		t->pending_slot = SLOT_NONE;
+		for (i = 0; i < STARVE_PAIR_SLOTS; i++)
+			t->pair_keys[i].tgid = SLOT_EMPTY;
 	}
 	if (st) {
 		if (t)
@@ -526,7 +566,8 @@ static __noinline void pair_add(struct starve_pair_key *key, __u64 n, __u64 wait
 		pair->max_ns = max_ns; /* a racing larger max may be lost: a maximum, not a sum */
 }
 
-/* A wait of `victim` whose slots are all taken by other preemptors: straight to the map. */
+/* A wait of `victim` whose slots are all taken by other preemptors: straight to the map, under
+ * the preemptor noted with it (t->overflow). */
 static __noinline void account_overflow(struct task_struct *victim, struct task_state *t, __u64 delta)
 {
 	struct starve_stats *st = cpu_stats();
@@ -535,40 +576,55 @@ static __noinline void account_overflow(struct task_struct *victim, struct task_
 	if (!victim || !t)
 		return;
 	key.victim_cgroup_id = cached_cgroup_id(victim, t);
-	key.preemptor_cgroup_id = t->preemptor_cgroup_id;
+	key.preemptor_cgroup_id = t->overflow.cgroup_id;
 	key.victim_tgid = victim->tgid;
-	key.preemptor_tgid = t->preemptor_tgid;
+	key.preemptor_tgid = t->overflow.tgid;
 	key.victim_start = t->start;
-	key.preemptor_start = t->preemptor_start;
+	key.preemptor_start = t->overflow.start;
 	if (st)
 		st->pairs_overflow++;
 	pair_add(&key, 1, delta, delta);
 }
 
-/* A wait of `victim` ended: book it to its preemptor, in the victim's own slots (a scan of a few
- * entries of storage already at hand): by process in the first ones, by cgroup ("its other
- * processes") in the rest; only once all are taken by others, in the map. */
-static __always_inline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
+/* The slot of `t` that books waits caused by the preemptor (cgroup, tgid, start): the one that
+ * names it, else the first free one. The first slots name processes, the rest a cgroup's other
+ * processes together. SLOT_NONE when every slot names another (then t->overflow names it). */
+static __always_inline __u8 pair_slot(struct task_state *t, __u64 cgroup_id, __u32 tgid, __u32 start)
 {
 	__u32 i;
 
 	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
-		struct starve_pair_slot *s = &t->pairs[i];
-		__u32 tgid = i < STARVE_PAIR_PROCESS_SLOTS ? t->preemptor_tgid : STARVE_PREEMPTOR_OTHER;
-		__u32 start = i < STARVE_PAIR_PROCESS_SLOTS ? t->preemptor_start : 0;
+		struct pair_key *k = &t->pair_keys[i];
+		__u32 want_tgid = i < STARVE_PAIR_PROCESS_SLOTS ? tgid : STARVE_PREEMPTOR_OTHER;
+		__u32 want_start = i < STARVE_PAIR_PROCESS_SLOTS ? start : 0;
 
-		if (s->count == 0) {
-			s->preemptor_cgroup_id = t->preemptor_cgroup_id;
-			s->preemptor_tgid = tgid;
-			s->preemptor_start = start;
-		} else if (s->preemptor_tgid != tgid || s->preemptor_start != start ||
-			   s->preemptor_cgroup_id != t->preemptor_cgroup_id) {
-			continue;
+		if (k->tgid == SLOT_EMPTY) {
+			k->cgroup_id = cgroup_id;
+			k->tgid = want_tgid;
+			k->start = want_start;
+			return i;
 		}
-		s->count++;
-		s->wait_ns += delta;
-		if (delta > s->max_ns)
-			s->max_ns = delta;
+		if (k->tgid == want_tgid && k->start == want_start && k->cgroup_id == cgroup_id)
+			return i;
+	}
+	t->overflow.cgroup_id = cgroup_id;
+	t->overflow.tgid = tgid;
+	t->overflow.start = start;
+	return SLOT_NONE;
+}
+
+/* A wait of `victim` ended: book it to its preemptor's slot (chosen before), or to the map. */
+static __always_inline void account_pair(struct task_struct *victim, struct task_state *t, __u64 delta)
+{
+	__u32 i = t->pending_slot;
+
+	if (i < STARVE_PAIR_SLOTS) {
+		struct pair_val *v = &t->pair_vals[i];
+
+		v->count++;
+		v->wait_ns += delta;
+		if (delta > v->max_ns)
+			v->max_ns = delta;
 		return;
 	}
 	account_overflow(victim, t, delta);
@@ -591,9 +647,8 @@ static __noinline void blame_holder(struct task_struct *prev, struct task_state 
 	if (!t || !prev)
 		return;
 	t->preemptor_pid = prev->pid;
-	t->preemptor_tgid = prev->pid ? prev->tgid : 0;
-	t->preemptor_start = prev->pid ? process_start(prev) : 0;
-	t->preemptor_cgroup_id = prev->pid ? starve_cpu_cgroup_id(prev) : 0;
+	t->pending_slot = prev->pid ? pair_slot(t, starve_cpu_cgroup_id(prev), prev->tgid, process_start(prev)) :
+				      pair_slot(t, 0, 0, 0);
 }
 
 /* `next` (switching in on this CPU) waited `delta` ns; `prev` held the CPU until now. */
@@ -629,8 +684,10 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 		if (delta >= settings.threshold_ns[0])
 			emit_starvation(ctx, prev, next, t, delta);
 	}
-	t->queued_at_ns = 0;
+	if (!use_sched_info())
+		t->queued_at_ns = 0; /* (a line no switch-in touches otherwise) */
 	t->queued_cause = STARVE_WAIT_NONE;
+	t->pending_slot = SLOT_NONE;
 }
 
 static __noinline void fold_thread(struct task_struct *p, struct task_state *t); /* below */
@@ -642,7 +699,9 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 {
 	struct starve_stats *st = cpu_stats();
 	struct task_state *pt;
+	__u64 cgroup_id;
 	bool throttled;
+	__u32 start;
 
 	if (!prev || !next)
 		return;
@@ -656,26 +715,27 @@ static __noinline void on_preempted(struct task_struct *prev, struct task_struct
 	if (throttled && st)
 		st->throttled_switches++;
 	pt->preemptor_pid = next->pid;
-	pt->preemptor_tgid = next->pid ? next->tgid : 0;
-	pt->preemptor_start = 0;
-	pt->preemptor_cgroup_id = 0;
 	if (!next->pid) {
 		/* the idle task: the CPU went idle with prev runnable (it is being moved away) */
+		pt->pending_slot = pair_slot(pt, 0, 0, 0);
 		return;
 	}
 	if (nt) {
-		pt->preemptor_start = nt->start;
-		pt->preemptor_cgroup_id = cached_cgroup_id(next, nt);
+		start = nt->start;
+		cgroup_id = cached_cgroup_id(next, nt);
 		nt->preemptions_caused++;
 	} else {
-		pt->preemptor_start = process_start(next);
-		pt->preemptor_cgroup_id = starve_cpu_cgroup_id(next);
+		start = process_start(next);
+		cgroup_id = starve_cpu_cgroup_id(next);
 	}
+	/* The slot now, while prev's storage is at hand: the switch-in that ends the wait may come
+	 * on another CPU, with the storage cold. */
+	pt->pending_slot = pair_slot(pt, cgroup_id, next->tgid, start);
 	if (throttled) {
 		/* its own quota took the CPU, not the next task */
-	} else if ((next->flags & PF_KTHREAD) || pt->preemptor_cgroup_id <= STARVE_ROOT_CGROUP_ID) {
+	} else if ((next->flags & PF_KTHREAD) || cgroup_id <= STARVE_ROOT_CGROUP_ID) {
 		pt->preempted_system++;
-	} else if (cached_cgroup_id(prev, pt) == pt->preemptor_cgroup_id) {
+	} else if (cached_cgroup_id(prev, pt) == cgroup_id) {
 		pt->preempted_same++;
 	} else {
 		pt->preempted_other++;
@@ -711,14 +771,14 @@ static __noinline void emit_storm(void *ctx, struct task_struct *p, struct task_
  * migration). Counted, and for user threads checked for a storm: storm_migrations in a window,
  * raised once per window when the count reaches the threshold. The window counts migrations at
  * the switch-in that follows them: a moved task is switched in on its new CPU soon after. */
-static __noinline void on_migrated(void *ctx, struct task_struct *next, struct task_state *t, __u64 nr, __u64 now)
+static __noinline void on_migrated(void *ctx, struct task_struct *next, struct task_state *t, __u32 nr, __u64 now)
 {
 	struct starve_stats *st = cpu_stats();
 	__u32 before, delta;
 
 	if (!t || !next)
 		return;
-	delta = (__u32)(nr - t->migrations_seen);
+	delta = nr - t->migrations_seen;
 	t->migrations_seen = nr;
 	if (st)
 		st->migrations += delta;
@@ -769,7 +829,7 @@ int BPF_PROG(starve_sched_switch, bool preempt, struct task_struct *prev, struct
 	}
 
 	if (nt) {
-		__u64 migrations = next->se.nr_migrations;
+		__u32 migrations = (__u32)next->se.nr_migrations;
 
 		if (migrations != nt->migrations_seen)
 			on_migrated(ctx, next, nt, migrations, now);
@@ -874,20 +934,25 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	event_submit(e, st);
 }
 
-/* In the waker's context (sched_wakeup may run on the wakee's CPU instead). Only a wakee that
- * has been off its CPU for inversion_min_ns is looked at; the test costs two loads. */
+/* In the waker's context (sched_wakeup may run on the wakee's CPU instead). Only a wakee more
+ * important than its waker (two loads of lines try_to_wake_up has just used: most wakeups stop
+ * there) that has been off its CPU for inversion_min_ns is looked at. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(starve_sched_waking, struct task_struct *p)
 {
 	struct starve_stats *st = cpu_stats();
+	struct task_struct *waker;
 
 	if (st)
 		st->wakeups++;
 	jobs_waking(p);
 	if (!settings.events)
 		return 0;
+	waker = bpf_get_current_task_btf();
+	if (waker->prio <= p->prio)
+		return 0;
 	if (use_sched_info()) {
-		__u64 arrived = starve_last_arrival(p), clock = clock_now(bpf_get_current_task_btf());
+		__u64 arrived = starve_last_arrival(p), clock = clock_now(waker);
 
 		if (!arrived || clock < arrived || clock - arrived < settings.inversion_min_ns)
 			return 0;
@@ -1083,17 +1148,21 @@ folded:
 	pkey.victim_tgid = key.tgid;
 	pkey.victim_start = key.start;
 	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
-		struct starve_pair_slot *s = &t->pairs[i];
-		__u64 n = s->count, wait = s->wait_ns, max = s->max_ns;
+		struct pair_val *v = &t->pair_vals[i];
+		struct pair_key *k = &t->pair_keys[i];
+		__u64 n = v->count, wait = v->wait_ns, max = v->max_ns;
 
-		if (!n)
+		if (k->tgid == SLOT_EMPTY)
 			break;
-		s->count = 0;
-		s->wait_ns = 0;
-		s->max_ns = 0;
-		pkey.preemptor_cgroup_id = s->preemptor_cgroup_id;
-		pkey.preemptor_tgid = s->preemptor_tgid;
-		pkey.preemptor_start = s->preemptor_start;
+		pkey.preemptor_cgroup_id = k->cgroup_id;
+		pkey.preemptor_tgid = k->tgid;
+		pkey.preemptor_start = k->start;
+		k->tgid = SLOT_EMPTY;
+		if (!n) /* named at a preemption whose wait never ended */
+			continue;
+		v->count = 0;
+		v->wait_ns = 0;
+		v->max_ns = 0;
 		pair_add(&pkey, n, wait, max);
 		if (st)
 			st->pairs_folded++;
@@ -1119,6 +1188,23 @@ int BPF_PROG(starve_sched_process_exit, struct task_struct *p)
 }
 
 /* ---- the `tasks` iterator: what readers read ---- */
+
+/* The slots that booked a wait, as struct starve_pair_slot (empty ones: zeros). */
+static __always_inline void pairs_read(struct task_state *t, struct starve_pair_slot *out)
+{
+	__u32 i;
+
+	for (i = 0; i < STARVE_PAIR_SLOTS; i++) {
+		if (t->pair_keys[i].tgid == SLOT_EMPTY || !t->pair_vals[i].count)
+			continue;
+		out[i].preemptor_cgroup_id = t->pair_keys[i].cgroup_id;
+		out[i].preemptor_tgid = t->pair_keys[i].tgid;
+		out[i].preemptor_start = t->pair_keys[i].start;
+		out[i].count = t->pair_vals[i].count;
+		out[i].wait_ns = t->pair_vals[i].wait_ns;
+		out[i].max_ns = t->pair_vals[i].max_ns;
+	}
+}
 
 /* One record per live thread: identity and the kernel's counters from task_struct, the
  * programs' statistics from its storage (zeros when it has not been switched in since the
@@ -1187,7 +1273,7 @@ int starve_iter_tasks(struct bpf_iter__task *ctx)
 		r->preempted_system = t->preempted_system;
 		r->preemptions_caused = t->preemptions_caused;
 		r->migration_storms = t->migration_storms;
-		__builtin_memcpy(r->pairs, t->pairs, sizeof(r->pairs));
+		pairs_read(t, r->pairs);
 		jobs_read(p, &r->job);
 		if (!use_sched_info())
 			r->queued_at_ns = t->queued_at_ns;
