@@ -670,7 +670,7 @@ static __always_inline void close_wait(void *ctx, struct task_struct *prev, stru
 
 	/* Who made it wait: for a preemption, who took the CPU then (noted at switch-out); for a
 	 * wakeup, the task that held the CPU until now, once the wait is long enough to matter
-	 * (pairing every microsecond wakeup would cost a hash update per switch). */
+	 * (pairing every microsecond wakeup would cost a slot search per switch). */
 	if (cause != STARVE_WAIT_WAKEUP) {
 		account_pair(next, t, delta);
 	} else if (delta >= LONG_WAIT_NS) {

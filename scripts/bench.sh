@@ -13,9 +13,11 @@
 #     nothing-attached run just before it, the order of conditions rotating each round; medians
 #     over rounds, with min and max): conditions none | floor (empty tp_btf program) | starve
 #     (default config) | bpftrace runqlat.bt | perf sched record, on each workload.
-#   2 in-program ns per switch (kernel.bpf_stats_enabled=1): for floor, starve and bpftrace, each
-#     workload run alone: the run_time_ns its programs gained / the run's /proc/stat ctxt delta,
-#     STATS_ROUNDS times; per program ns/event and events per switch.
+#   2 in-program ns per switch (kernel.bpf_stats_enabled=1): for floor, storage (the floor of any
+#     per-thread design: a task-storage lookup per switch and an empty sched_waking program,
+#     bpf/floor_storage.bpf.c), starve and bpftrace, each alone, each workload run alone under it:
+#     the run_time_ns its programs gained / the run's /proc/stat ctxt delta, STATS_ROUNDS times;
+#     per program ns/event and events per switch.
 #   3 starve-dump's read+analysis cost on synthetic maps of 1k/10k/100k threads, and the live
 #     tasks iterator (starve-bench dump, iter).
 #   4 starve-dump's CPU use at --interval 1 on a busy host.
@@ -121,8 +123,8 @@ if [ "$BUILD" = 1 ]; then
 fi
 BIN=$SCRATCH/release
 LOAD=$BIN/starve-load DUMP=$BIN/starve-dump BENCH=$BIN/starve-bench WORK=$BIN/starve-work
-STARVE_OBJ=$ROOT/bpf/build/starve.bpf.o FLOOR_OBJ=$ROOT/bpf/build/floor.bpf.o
-for f in "$LOAD" "$DUMP" "$BENCH" "$WORK" "$STARVE_OBJ" "$FLOOR_OBJ"; do [ -e "$f" ] || die "missing $f (drop --no-build)"; done
+STARVE_OBJ=$ROOT/bpf/build/starve.bpf.o FLOOR_OBJ=$ROOT/bpf/build/floor.bpf.o STORAGE_OBJ=$ROOT/bpf/build/floor_storage.bpf.o
+for f in "$LOAD" "$DUMP" "$BENCH" "$WORK" "$STARVE_OBJ" "$FLOOR_OBJ" "$STORAGE_OBJ"; do [ -e "$f" ] || die "missing $f (drop --no-build)"; done
 
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -136,6 +138,7 @@ start_condition() { # $1 condition
 	case $c in
 	none) ;;
 	floor) "$LOAD" --pin-dir "$PIN_BASE-floor" --object "$FLOOR_OBJ" >/dev/null ;;
+	storage) "$LOAD" --pin-dir "$PIN_BASE-storage" --object "$STORAGE_OBJ" >/dev/null ;;
 	starve) "$LOAD" --pin-dir "$PIN_BASE-starve" --object "$STARVE_OBJ" >/dev/null ;;
 	bpftrace)
 		bpftrace "$ROOT/scripts/bench/runqlat.bt" >"$TMP/bpftrace.log" 2>&1 &
@@ -163,7 +166,7 @@ start_condition() { # $1 condition
 }
 stop_condition() { # $1 condition
 	case $1 in
-	floor|starve) "$LOAD" unload --pin-dir "$PIN_BASE-$1" >/dev/null ;;
+	floor|storage|starve) "$LOAD" unload --pin-dir "$PIN_BASE-$1" >/dev/null ;;
 	bpftrace|perf-sched)
 		stop_pid "$COND_PID"
 		forget_pid "$COND_PID"
@@ -211,13 +214,13 @@ pinned_prog_ids() { # $1 pin dir
 condition_prog_ids() { # $1 condition, $2 the ids before it started (from prog_ids)
 	local mine
 	case $1 in
-	floor|starve) mine=$(pinned_prog_ids "$PIN_BASE-$1") ;;
+	floor|storage|starve) mine=$(pinned_prog_ids "$PIN_BASE-$1") ;;
 	bpftrace)
 		mine=$(cat /proc/"$COND_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }')
 		# Attached through perf events, bpftrace may hold no program fd of its own: then the
-		# programs that appeared since it started, less any of starve's or the floor's.
+		# programs that appeared since it started, less any of starve's or the floors'.
 		if [ -z "$mine" ]; then
-			mine=$(bpftool prog show -j | jq -r '.[] | select((.name // "") | test("^(starve|floor)_") | not) | .id')
+			mine=$(bpftool prog show -j | jq -r '.[] | select((.name // "") | test("^(starve|floor|stfloor)_") | not) | .id')
 		fi ;;
 	esac
 	comm -12 <(echo "$mine" | sort -u) <(comm -13 <(echo "$2") <(prog_ids)) | tr '\n' ' '
@@ -279,7 +282,7 @@ done
 # the whole host's: the programs run on every switch of the host too).
 PROGS=$TMP/progs.csv
 echo "round,condition,workload,program,run_cnt,run_time_ns,switches" >"$PROGS"
-STATS_CONDS=(floor starve bpftrace)
+STATS_CONDS=(floor storage starve bpftrace)
 stats_run() { read -r _ SW < <(run_workload "$1"); } # sets SW, the run's switches
 say "phase 2: in-program cost: $STATS_ROUNDS rounds x ${#STATS_CONDS[@]} conditions x ${#WORKLOADS[@]} workloads (kernel.bpf_stats_enabled=1, restored after)"
 sysctl -qw kernel.bpf_stats_enabled=1
@@ -297,7 +300,8 @@ for ((r = 0; r < STATS_ROUNDS; r++)); do
 			# Names keep out anything else once more (bpftrace names its programs by probe).
 			awk -v r="$r" -v c="$c" -v w="$w" -v sw="$SW" '
 				(c == "floor" && $2 !~ /^floor_/) || (c == "starve" && $2 !~ /^starve_/) { next }
-				c == "bpftrace" && $2 ~ /^(floor|starve)_/ { next }
+				c == "storage" && $2 !~ /^stfloor_/ { next }
+				c == "bpftrace" && $2 ~ /^(floor|stfloor|starve)_/ { next }
 				{ print r "," c "," w "," $2 "," $3 "," $4 "," sw }' "$TMP/d" >>"$PROGS"
 		done
 		stop_condition "$c"

@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
-# pairedcost.sh - in-program cost of several BPF objects loaded at the same time, on the
-# benchmark's workloads: for A/B work on the hot path on a noisy machine.
+# pairedcost.sh - in-program cost of several BPF objects on the benchmark's workloads: for A/B
+# work on the hot path on a noisy machine.
 #
-#   sudo scripts/bench/pairedcost.sh [--rounds N] [--workloads "messaging hackbench pipe"] [--bpftrace] A.bpf.o B.bpf.o ...
+#   sudo scripts/bench/pairedcost.sh [--rounds N] [--workloads "messaging hackbench pipe"] [--bpftrace] [--alone] A.bpf.o B.bpf.o ...
 #
-# Every object is loaded at once (its own pin dir under /sys/fs/bpf/starve-bench-pc-<pid>-<i>;
-# the load order rotates each round), so that every workload run, and whatever else the machine
-# does meanwhile, hits all of them alike: differences between objects are then much steadier than
-# between runs taken one after the other (on this VM a load average of 10-40 from other builds
-# moves a lone run's figures by 20-50 %). With kernel.bpf_stats_enabled=1 each workload runs once
-# per round; per object and run it prints each program's ns/event x events/switch = ns/switch and
-# the total ns per switch (switches: the run's /proc/stat ctxt delta). A program that runs after
-# another on the same event finds some of the task's lines warm: read small differences with the
-# rotation in mind. With --bpftrace, bpftrace's runqlat (scripts/bench/runqlat.bt) runs beside
-# them every round, its programs found by the fds it holds, and gets a line of its own: the
-# issue's ratio with every tool hit by the same runs. The sysctl is restored and everything
-# unloaded (bpftrace stopped) on exit.
+# By default every object is loaded at once (its own pin dir under
+# /sys/fs/bpf/starve-bench-pc-<pid>-<i>; the load order rotates each round), so that every
+# workload run, and whatever else the machine does meanwhile, hits all of them alike: differences
+# between objects are then much steadier than between runs taken one after the other (on this VM
+# a load average of 10-40 from other builds moves a lone run's figures by 20-50 %). But a program
+# that runs after another on the same event finds the task's storage pointers, its sched_info and
+# more warm, and reads far cheaper than alone (a starve switch program: ~225 ns per switch under
+# messaging beside others, ~560 alone in the same hour). --alone loads one at a time instead, the
+# order rotating each round: what each costs with nobody warming its lines (the issue's figure).
+# With --bpftrace, bpftrace's runqlat (scripts/bench/runqlat.bt) is one more member, found by the
+# program fds it holds. With kernel.bpf_stats_enabled=1 each workload runs once per round (and
+# member, with --alone); per member and run it prints each program's ns/event x events/switch =
+# ns/switch and the total ns per switch (switches: the run's /proc/stat ctxt delta). The sysctl
+# is restored and everything unloaded (bpftrace stopped) on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LOAD=${STARVE_LOAD:-$ROOT/.build-bench/release/starve-load}
-ROUNDS=4 WORKLOADS="messaging hackbench pipe" MSG_LOOPS=400 HB_LOOPS=250 PIPE_LOOPS=50000 BPFTRACE=0
+ROUNDS=4 WORKLOADS="messaging hackbench pipe" MSG_LOOPS=400 HB_LOOPS=250 PIPE_LOOPS=50000 BPFTRACE=0 ALONE=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) ROUNDS=$2; shift ;;
 	--workloads) WORKLOADS=$2; shift ;;
 	--bpftrace) BPFTRACE=1 ;;
+	--alone) ALONE=1 ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "pairedcost.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	*) break ;;
@@ -74,18 +77,19 @@ stats_of() { # $1 ids (comma-separated), $2 bpftool json -> "id name run_cnt run
 }
 sysctl -qw kernel.bpf_stats_enabled=1
 objs=("$@") n=$#
-for ((r = 0; r < ROUNDS; r++)); do
-	ids=()
-	for ((k = 0; k < n; k++)); do
-		i=$(((k + r) % n))
-		"$LOAD" --pin-dir "$PIN-$i" --object "${objs[$i]}" >/dev/null
-	done
-	for ((i = 0; i < n; i++)); do
-		ids[$i]=$(for f in "$PIN-$i"/links/*; do bpftool link show pinned "$f" -j | jq -r .prog_id; done | paste -sd,)
-	done
-	names=()
-	for ((i = 0; i < n; i++)); do names[$i]=$(basename "${objs[$i]}"); done
-	if [ "$BPFTRACE" = 1 ]; then
+# Member i of a group: an object (i < n), or bpftrace (i = n). Loads them, runs every workload,
+# prints a line per member and run, unloads them.
+run_group() { # $1 round, $2... members
+	local r=$1 i t w
+	shift
+	ids=() names=()
+	for i in "$@"; do
+		if [ "$i" -lt "$n" ]; then
+			"$LOAD" --pin-dir "$PIN-$i" --object "${objs[$i]}" >/dev/null
+			ids[$i]=$(for f in "$PIN-$i"/links/*; do bpftool link show pinned "$f" -j | jq -r .prog_id; done | paste -sd,)
+			names[$i]=$(basename "${objs[$i]}")
+			continue
+		fi
 		bpftrace "$ROOT/scripts/bench/runqlat.bt" >"$TMP/bpftrace.log" 2>&1 &
 		BT_PID=$!
 		for t in $(seq 300); do
@@ -94,17 +98,17 @@ for ((r = 0; r < ROUNDS; r++)); do
 			[ "$t" -lt 300 ] || { echo "pairedcost.sh: bpftrace did not start" >&2; exit 1; }
 			sleep 0.1
 		done
-		ids[$n]=$(cat /proc/"$BT_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -u | paste -sd,)
-		[ -n "${ids[$n]}" ] || { echo "pairedcost.sh: found no program of bpftrace's" >&2; exit 1; }
-		names[$n]=bpftrace-runqlat
-	fi
+		ids[$i]=$(cat /proc/"$BT_PID"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -u | paste -sd,)
+		[ -n "${ids[$i]}" ] || { echo "pairedcost.sh: found no program of bpftrace's" >&2; exit 1; }
+		names[$i]=bpftrace-runqlat
+	done
 	for w in $WORKLOADS; do
 		bpftool prog show -j >"$TMP/before.json"
 		c0=$(ctxt)
 		run_workload "$w"
 		c1=$(ctxt)
 		bpftool prog show -j >"$TMP/after.json"
-		for ((i = 0; i < ${#ids[@]}; i++)); do
+		for i in "$@"; do
 			stats_of "${ids[$i]}" "$TMP/before.json" >"$TMP/a"
 			stats_of "${ids[$i]}" "$TMP/after.json" >"$TMP/b"
 			printf 'round %d  %-10s %-24s ' "$r" "$w" "${names[$i]}"
@@ -113,7 +117,17 @@ for ((r = 0; r < ROUNDS; r++)); do
 				END { printf "| total %.0f ns/switch (%d switches)\n", total / sw, sw }'
 		done
 	done
-	for ((i = 0; i < n; i++)); do "$LOAD" unload --pin-dir "$PIN-$i" >/dev/null; done
+	for i in "$@"; do [ "$i" -lt "$n" ] && "$LOAD" unload --pin-dir "$PIN-$i" >/dev/null; done
 	stop_bpftrace
-	unset 'ids[n]'
+}
+members=$n
+[ "$BPFTRACE" = 0 ] || members=$((n + 1))
+for ((r = 0; r < ROUNDS; r++)); do
+	order=()
+	for ((k = 0; k < members; k++)); do order+=($(((k + r) % members))); done
+	if [ "$ALONE" = 1 ]; then
+		for i in "${order[@]}"; do run_group "$r" "$i"; done
+	else
+		run_group "$r" "${order[@]}"
+	fi
 done

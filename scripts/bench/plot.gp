@@ -20,8 +20,9 @@ set xzeroaxis lt -1
 set title "in-program ns per context switch (bpf\\_stats)"
 set ylabel "ns / switch"
 plot dir."/plot-inprog.dat" using 2:3:4:xtic(1) title "floor (empty prog)" lc rgb "#999999", \
-     "" using 5:6:7 title "starve" lc rgb "#1f77b4", \
-     "" using 8:9:10 title "bpftrace runqlat" lc rgb "#ff7f0e"
+     "" using 5:6:7 title "storage floor (lookup + empty wakeup prog)" lc rgb "#bbbbbb", \
+     "" using 8:9:10 title "starve" lc rgb "#1f77b4", \
+     "" using 11:12:13 title "bpftrace runqlat" lc rgb "#ff7f0e"
 
 set title "pinned pipe: extra ns per context switch, end to end"
 set ylabel "ns / switch"
