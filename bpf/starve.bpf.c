@@ -885,9 +885,10 @@ static __always_inline __u64 waited_within(struct task_state *lw, __u64 from, __
 	return total;
 }
 
-/* `p` is being woken by the current task after being blocked long. Inversion when the waker is
- * less important than `p` and spent most of `p`'s blocked time waiting for a CPU itself: a
- * more important task was held up by a less important one, which something else held up. */
+/* `p` is being woken by the current task, which is less important (the caller checked), after
+ * being blocked long. Inversion when the waker spent most of `p`'s blocked time waiting for a
+ * CPU itself: a more important task was held up by a less important one, which something else
+ * held up. */
 static __noinline void check_inversion(void *ctx, struct task_struct *p)
 {
 	struct task_struct *waker = bpf_get_current_task_btf();
@@ -897,7 +898,7 @@ static __noinline void check_inversion(void *ctx, struct task_struct *p)
 	struct starve_event *e;
 	__u64 now, blocked_at, blocked, waited;
 
-	if (!pid || !waker_pid || waker_pid == pid || (waker->flags & PF_KTHREAD) || waker->prio <= p->prio)
+	if (!pid || !waker_pid || waker_pid == pid || (waker->flags & PF_KTHREAD))
 		return;
 	/* When it blocked: the start of its last stretch on a CPU plus the stretch's length (the
 	 * fair class notes the runtime at each pick; for the others the start is all we know). */
