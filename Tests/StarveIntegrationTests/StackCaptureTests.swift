@@ -60,8 +60,18 @@ final class StackCaptureTests: XCTestCase {
         XCTAssertGreaterThan(fresh.count, 100, "too few events from the ping-pong started after the flood")
         let withStacks = fresh.filter { !(($0["task_kernel_stack"] as? [String]) ?? []).isEmpty && !(($0["current_user_stack"] as? [String]) ?? []).isEmpty }
         XCTAssertGreaterThanOrEqual(withStacks.count, fresh.count * 9 / 10, "events after a million stacks came without stacks")
-        let distinct = Set(withStacks.map { ($0["current_user_stack"] as? [String] ?? []).joined(separator: "|") })
-        XCTAssertGreaterThanOrEqual(distinct.count, withStacks.count * 9 / 10, "the holders' user stacks were not distinct: \(distinct.count) of \(withStacks.count)")
+        let userStacks = withStacks.map { ($0["current_user_stack"] as? [String] ?? []).joined(separator: "|") }
+        let distinct = Set(userStacks)
+        // What repeats, and between whom (the waiting task, the holder), for when it fails.
+        let repeated = Dictionary(grouping: withStacks.indices, by: { userStacks[$0] }).filter { $0.value.count > 1 }
+        let describe = repeated.sorted { $0.value.count > $1.value.count }.prefix(3).map { stack, at in
+            let who = at.map { i -> String in
+                let e = withStacks[i]
+                return "\((e["task"] as? [String: Any])?["pid"] ?? "?")<-\((e["other"] as? [String: Any])?["pid"] ?? "?")"
+            }
+            return "\(at.count)x [\(who.joined(separator: " "))] \(stack.split(separator: "|").count) frames: \(stack.prefix(300))"
+        }
+        XCTAssertGreaterThanOrEqual(distinct.count, withStacks.count * 9 / 10, "the holders' user stacks were not distinct: \(distinct.count) of \(withStacks.count) (ping-pong \(pingPong.sorted())); most repeated: \(describe.joined(separator: "; "))")
         try more.assertNothingLeft()
     }
 }
