@@ -269,7 +269,11 @@ final class TuneLiveTests: XCTestCase {
         let psi = (try? String(contentsOfFile: "/proc/pressure/cpu", encoding: .utf8))?.split(separator: "\n").first ?? "?"
         print("psi backoff: capped to 50000 us per 100000 us; after the load stopped the cap was \(lifted ? "lifted" : "kept (other load: \(psi))")")
         if lifted {
-            XCTAssertTrue(objects(read(audit) ?? "").contains { $0["event"] as? String == "lift" && $0["to"] as? String == "-1" }, read(audit) ?? "")
+            // A restore is written to the knob first and to the audit log once done (so that
+            // the log never says "restored" of a write that failed): poll for its record.
+            XCTAssertTrue(waitUntil(seconds: 5) {
+                objects(read(audit) ?? "").contains { $0["event"] as? String == "lift" && $0["to"] as? String == "-1" }
+            }, read(audit) ?? "")
         }
         kill(tuner.process.processIdentifier, SIGTERM)
         let out = tuner.finish()
